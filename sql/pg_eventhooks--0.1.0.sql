@@ -1,0 +1,131 @@
+-- pg_eventhooks install script: the tables of SPEC §3, the configuration table of event
+-- triggers, and the SQL API of SPEC §2 (implemented in C++, src/pg/).
+\echo Use "CREATE EXTENSION pg_eventhooks" to load this file. \quit
+
+-- Time-ordered UUIDv7: event ids append to the btree instead of landing on random pages.
+CREATE FUNCTION eventhooks.new_event_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'eventhooks_new_event_id' LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- One row per event trigger. Table and schema are kept by name (not oid) so that a
+-- dump/restore keeps working; the row trigger on the table carries the event trigger's name.
+CREATE TABLE eventhooks.event_triggers (
+    name             text PRIMARY KEY,
+    schema_name      text NOT NULL,
+    table_name       text NOT NULL,
+    webhook          text,
+    webhook_from_env text,
+    on_insert        jsonb,
+    on_update        jsonb,
+    on_delete        jsonb,
+    enable_manual    boolean NOT NULL DEFAULT false,
+    headers          jsonb NOT NULL DEFAULT '[]',
+    retry_conf       jsonb NOT NULL DEFAULT '{}',
+    signing          jsonb,
+    owner            name NOT NULL,
+    paused           boolean NOT NULL DEFAULT false,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT event_triggers_one_webhook CHECK ((webhook IS NULL) <> (webhook_from_env IS NULL))
+);
+
+-- Hasura-compatible event table. fillfactor leaves room on each page so that the worker's
+-- claim (which only sets "locked") is a HOT update that touches no index.
+CREATE TABLE eventhooks.event_log (
+    id            uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    schema_name   text NOT NULL,
+    table_name    text NOT NULL,
+    trigger_name  text NOT NULL,
+    payload       jsonb NOT NULL,
+    delivered     boolean NOT NULL DEFAULT false,
+    error         boolean NOT NULL DEFAULT false,
+    tries         integer NOT NULL DEFAULT 0,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    locked        timestamptz,
+    next_retry_at timestamptz,
+    archived      boolean NOT NULL DEFAULT false
+) WITH (fillfactor = 70);
+
+-- The delivery worker's claim query scans this: pending events in id (= time) order.
+-- Delivered, failed and archived events drop out of it, so it stays small.
+CREATE INDEX event_log_pending ON eventhooks.event_log (id)
+    WHERE NOT delivered AND NOT error AND NOT archived;
+
+CREATE TABLE eventhooks.event_invocation_logs (
+    id           uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    event_id     uuid NOT NULL,
+    trigger_name text NOT NULL,
+    status       integer,
+    request      jsonb NOT NULL,
+    response     jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX event_invocation_logs_event_id ON eventhooks.event_invocation_logs (event_id);
+
+-- pg_dump keeps the triggers, and the events not yet delivered.
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_log',
+    'WHERE NOT delivered AND NOT error AND NOT archived');
+
+-- The row trigger installed on watched tables (C++, src/pg/row_trigger.cpp). Only the
+-- extension attaches it: otherwise anyone could feed events into another role's webhook.
+CREATE FUNCTION eventhooks.capture_event() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'eventhooks_capture_event' LANGUAGE C;
+
+-- Any change to the configuration table invalidates every backend's trigger cache.
+CREATE FUNCTION eventhooks.configuration_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'eventhooks_configuration_changed' LANGUAGE C;
+CREATE TRIGGER event_triggers_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON eventhooks.event_triggers
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.configuration_changed();
+
+CREATE FUNCTION eventhooks.create_event_trigger(
+    name             text,
+    table_name       regclass,
+    webhook          text    DEFAULT NULL,
+    on_insert        jsonb   DEFAULT NULL,
+    on_update        jsonb   DEFAULT NULL,
+    on_delete        jsonb   DEFAULT NULL,
+    enable_manual    boolean DEFAULT false,
+    headers          jsonb   DEFAULT '[]',
+    retry_conf       jsonb   DEFAULT '{}',
+    webhook_from_env text    DEFAULT NULL,
+    replace          boolean DEFAULT false,
+    signing          jsonb   DEFAULT NULL
+) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_create_event_trigger' LANGUAGE C;
+
+CREATE FUNCTION eventhooks.delete_event_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_delete_event_trigger' LANGUAGE C;
+
+CREATE FUNCTION eventhooks.redeliver_event(event_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_redeliver_event' LANGUAGE C;
+
+CREATE FUNCTION eventhooks.invoke_event_trigger(name text, payload jsonb) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'eventhooks_invoke_event_trigger' LANGUAGE C;
+
+-- Per database delivery worker state, from shared memory.
+CREATE FUNCTION eventhooks.worker_status(
+    OUT database_name name, OUT pid integer, OUT requests_in_flight integer,
+    OUT events_pending bigint, OUT events_due bigint, OUT events_sent bigint,
+    OUT events_failed bigint, OUT last_error text, OUT last_error_at timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'eventhooks_worker_status' LANGUAGE C;
+CREATE VIEW eventhooks.worker_status AS SELECT * FROM eventhooks.worker_status();
+
+-- Tells the launcher at commit that this database now has the extension, and warns when the
+-- library is not preloaded (events are recorded, but nothing delivers them).
+CREATE FUNCTION eventhooks.extension_created() RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_extension_created' LANGUAGE C;
+SELECT eventhooks.extension_created();
+
+-- Test hook for the C++/Postgres boundary: raises a C++ exception of the given kind inside a
+-- SQL-callable function (see src/pg/pg_guard.hpp). Superuser only.
+CREATE FUNCTION eventhooks.raise_cpp_exception(kind text) RETURNS text
+    AS 'MODULE_PATHNAME', 'eventhooks_raise_cpp_exception' LANGUAGE C STRICT;
+
+-- Nothing in this schema is readable or writable by PUBLIC: headers may hold secrets, and
+-- events hold row data. Table owners act through the functions, which check ownership.
+REVOKE ALL ON ALL TABLES IN SCHEMA eventhooks FROM PUBLIC;
+GRANT USAGE ON SCHEMA eventhooks TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION eventhooks.capture_event(), eventhooks.configuration_changed(),
+    eventhooks.extension_created(), eventhooks.raise_cpp_exception(text),
+    eventhooks.worker_status() FROM PUBLIC;

@@ -1,0 +1,62 @@
+// The delivery worker's transactions on eventhooks.event_log: release what a dead predecessor
+// held, record finished attempts and claim the next due events (one short transaction each
+// round, never open across network I/O).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace eventhooks::pg {
+
+struct ClaimedEvent {
+    std::string id;
+    std::string trigger_name;
+    std::string schema_name;
+    std::string table_name;
+    std::string payload;     // {"op","data","session_variables"}
+    std::string created_at;  // ISO-8601, UTC
+    int tries = 0;           // attempts made before this one
+    bool trigger_exists = false;
+    std::string webhook;
+    std::string webhook_from_env;
+    std::string headers;     // jsonb text
+    std::string retry_conf;  // jsonb text
+};
+
+// The outcome of one attempt, or an event to archive because its trigger is gone.
+struct AttemptRecord {
+    std::string event_id;
+    std::string trigger_name;
+    bool archive = false;  // no attempt made: trigger deleted
+    bool delivered = false;
+    bool error = false;    // retries exhausted
+    int tries = 0;         // including this attempt
+    int64_t retry_in_ms = -1;  // >= 0: next attempt after this delay
+    int status = 0;        // HTTP status; 0: none (transport error)
+    std::string request;   // JSON for the invocation log
+    std::string response;  // JSON for the invocation log
+};
+
+struct QueueCounts {
+    int64_t pending = -1;
+    int64_t due = -1;
+    int64_t ms_until_next_retry = -1;  // -1: no retry scheduled
+};
+
+struct RoundResult {
+    bool extension_present = true;
+    std::vector<ClaimedEvent> claimed;
+    QueueCounts counts;
+    bool counts_refreshed = false;
+};
+
+// Makes events claimed by a dead worker claimable again. Returns how many.
+int64_t release_stale_claims();
+
+// One transaction: writes `records`, then claims up to `claim_limit` due events (0: none) of
+// triggers not in `excluded_triggers`. With refresh_counts, also counts pending/due events.
+RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
+                      const std::vector<std::string> &excluded_triggers, bool refresh_counts);
+
+}  // namespace eventhooks::pg

@@ -1,0 +1,432 @@
+// SQL API of event triggers (SPEC §2): create, delete, invoke, redeliver.
+//
+// Each function first checks its arguments in C++ (src/core parsers; a ConfigError names the
+// argument), then does its Postgres work in plain C-style code that holds no C++ objects, so an
+// ERROR there cannot skip a destructor. The caller must own the table (or be superuser);
+// privileged writes to the extension's tables then run as the extension owner.
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+}
+
+#include "core/trigger_config.hpp"
+#include "pg/commit_wakeup.hpp"
+#include "pg/event_writer.hpp"
+#include "pg/extension_catalog.hpp"
+#include "pg/guc.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/session_variables.hpp"
+
+namespace eventhooks::pg {
+
+namespace {
+
+constexpr const char *kRowTriggerPrefix = "eventhooks_";
+
+char *text_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+char *jsonb_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return nullptr;
+    Jsonb *jsonb = PG_GETARG_JSONB_P(n);
+    return JsonbToCString(nullptr, &jsonb->root, VARSIZE(jsonb));
+}
+
+// A (argument label, name) pair still to be checked against the catalog or the allow-list.
+struct NamedRef {
+    char *label;
+    char *name;
+};
+
+struct RefList {
+    int count;
+    NamedRef items[64];
+    void add(const std::string &label, const std::string &name) {
+        if (count >= 64) throw core::ConfigError(label + ": too many columns listed");
+        items[count].label = pstrdup(label.c_str());
+        items[count].name = pstrdup(name.c_str());
+        count++;
+    }
+};
+
+struct CreateArgs {
+    char *name;
+    Oid relid;
+    char *webhook;
+    char *operation_spec[3];  // on_insert, on_update, on_delete
+    bool enable_manual;
+    char *headers;
+    char *retry_conf;
+    char *webhook_from_env;
+    bool replace;
+    char *signing;
+};
+
+const char *const kOperationArgument[3] = {"on_insert", "on_update", "on_delete"};
+
+// Checks what can be checked without the catalog; returns the column and environment
+// variable names the catalog checks still need.
+void validate_create_args(const CreateArgs &args, RefList *columns, RefList *env_names) {
+    if (args.name == nullptr) throw core::ConfigError("name: must not be null");
+    core::validate_trigger_name(args.name);
+    if (args.relid == InvalidOid) throw core::ConfigError("table_name: must not be null");
+    if ((args.webhook == nullptr) == (args.webhook_from_env == nullptr))
+        throw core::ConfigError(
+            "webhook, webhook_from_env: exactly one of them must be given");
+    if (args.webhook != nullptr) core::validate_webhook_url("webhook", args.webhook);
+    if (args.webhook_from_env != nullptr) {
+        core::validate_env_name_argument("webhook_from_env", args.webhook_from_env);
+        env_names->add("webhook_from_env", args.webhook_from_env);
+    }
+    bool any_operation = args.enable_manual;
+    for (int op = 0; op < 3; op++) {
+        if (args.operation_spec[op] == nullptr) continue;
+        any_operation = true;
+        std::string argument = kOperationArgument[op];
+        core::OperationSpec spec = core::parse_operation_spec(argument, args.operation_spec[op]);
+        for (const auto &column : spec.columns.columns) columns->add(argument + ".columns", column);
+        for (const auto &column : spec.payload.columns) columns->add(argument + ".payload", column);
+    }
+    if (!any_operation)
+        throw core::ConfigError(
+            "on_insert, on_update, on_delete, enable_manual: no operation is enabled; give at "
+            "least one OperationSpec or enable_manual => true");
+    auto headers = core::parse_headers(args.headers ? args.headers : "[]");
+    for (size_t i = 0; i < headers.size(); i++)
+        if (headers[i].from_env())
+            env_names->add("headers[" + std::to_string(i) + "].value_from_env",
+                           headers[i].value_from_env);
+    core::parse_retry_conf(args.retry_conf ? args.retry_conf : "{}");
+    if (args.signing != nullptr) {
+        auto signing = core::parse_signing(args.signing);
+        if (signing) env_names->add("signing.secret_from_env", signing->secret_from_env);
+    }
+}
+
+char *qualified_table_name(Oid relid) {
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                      get_rel_name(relid));
+}
+
+char *row_trigger_name(const char *name) { return psprintf("%s%s", kRowTriggerPrefix, name); }
+
+// The event trigger's configuration row, read as the extension owner. SPI must be connected.
+struct StoredTrigger {
+    bool found;
+    char *schema_name;
+    char *table_name;
+    char *owner;
+    bool enable_manual;
+};
+
+StoredTrigger load_stored_trigger(const char *name) {
+    StoredTrigger stored = {false, nullptr, nullptr, nullptr, false};
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    spi_execute_as_owner(
+        "SELECT schema_name, table_name, owner::text, enable_manual "
+        "FROM eventhooks.event_triggers WHERE name = $1",
+        1, types, values, nullptr, true, 1);
+    if (SPI_processed == 0) return stored;
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    stored.found = true;
+    stored.schema_name = SPI_getvalue(row, desc, 1);
+    stored.table_name = SPI_getvalue(row, desc, 2);
+    stored.owner = SPI_getvalue(row, desc, 3);
+    bool isnull;
+    stored.enable_manual = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+    return stored;
+}
+
+StoredTrigger require_stored_trigger(const char *label, const char *name) {
+    StoredTrigger stored = load_stored_trigger(name);
+    if (!stored.found)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("%s: event trigger \"%s\" does not exist", label, name)));
+    return stored;
+}
+
+// The table carrying the event trigger's row trigger (the one it was made on), or InvalidOid.
+Oid row_trigger_table(const char *name) {
+    Oid types[2] = {NAMEOID, OIDOID};
+    Datum values[2] = {CStringGetDatum(row_trigger_name(name)),
+                       ObjectIdGetDatum(capture_event_function_oid())};
+    spi_execute_as_owner(
+        "SELECT tgrelid FROM pg_catalog.pg_trigger "
+        "WHERE tgname = $1 AND tgfoid = $2 AND tgparentid = 0",
+        2, types, values, nullptr, true, 1);
+    if (SPI_processed == 0) return InvalidOid;
+    bool isnull;
+    return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+// Superusers, members of the role that made the trigger, and owners of its table.
+void require_may_manage(const char *name, const StoredTrigger &stored, Oid relid) {
+    if (superuser()) return;
+    Oid owner = get_role_oid(stored.owner, true);
+    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return;
+    if (OidIsValid(relid) && pg_class_ownercheck(relid, GetUserId())) return;
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("must be owner of the table of event trigger \"%s\"", name)));
+}
+
+void drop_row_trigger(const char *name, Oid relid) {
+    if (!OidIsValid(relid)) return;
+    char *sql = psprintf("DROP TRIGGER %s ON %s", quote_identifier(row_trigger_name(name)),
+                         qualified_table_name(relid));
+    spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
+}
+
+void check_table(const CreateArgs &args) {
+    char relkind = get_rel_relkind(args.relid);
+    if (relkind == '\0')
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("table_name: relation with OID %u does not exist", args.relid)));
+    if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("table_name: %s is not a table", qualified_table_name(args.relid))));
+    if (!pg_class_ownercheck(args.relid, GetUserId()))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("table_name: must be owner of table %s",
+                               qualified_table_name(args.relid))));
+}
+
+void check_catalog_refs(const CreateArgs &args, const RefList &columns, const RefList &env_names) {
+    for (int i = 0; i < columns.count; i++) {
+        AttrNumber attnum = get_attnum(args.relid, columns.items[i].name);
+        if (attnum <= 0)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("%s: column \"%s\" does not exist in table %s",
+                                   columns.items[i].label, columns.items[i].name,
+                                   qualified_table_name(args.relid))));
+    }
+    for (int i = 0; i < env_names.count; i++) {
+        if (!env_var_allowed_for_current_user(env_names.items[i].name))
+            ereport(ERROR,
+                    (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                     errmsg("%s: only superusers may name environment variable \"%s\"",
+                            env_names.items[i].label, env_names.items[i].name),
+                     errhint("A superuser can allow it by adding it to eventhooks.allowed_env.")));
+    }
+}
+
+void create_row_trigger(const CreateArgs &args) {
+    StringInfoData events;
+    initStringInfo(&events);
+    const char *const sql_event[3] = {"INSERT", "UPDATE", "DELETE"};
+    for (int op = 0; op < 3; op++) {
+        if (args.operation_spec[op] == nullptr) continue;
+        appendStringInfo(&events, "%s%s", events.len > 0 ? " OR " : "", sql_event[op]);
+    }
+    if (events.len == 0) return;  // manual invocation only
+    char *sql = psprintf(
+        "CREATE TRIGGER %s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION eventhooks.capture_event(%s)",
+        quote_identifier(row_trigger_name(args.name)), events.data,
+        qualified_table_name(args.relid), quote_literal_cstr(args.name));
+    spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
+}
+
+Datum jsonb_or_null(const char *json, char *null_flag) {
+    if (json == nullptr) {
+        *null_flag = 'n';
+        return (Datum)0;
+    }
+    *null_flag = ' ';
+    return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
+
+void store_trigger(const CreateArgs &args) {
+    Oid types[13] = {TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID, JSONBOID, JSONBOID,
+                     JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, TEXTOID};
+    Datum values[13];
+    char nulls[14] = "             ";
+    values[0] = CStringGetTextDatum(args.name);
+    values[1] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(args.relid)));
+    values[2] = CStringGetTextDatum(get_rel_name(args.relid));
+    values[3] = args.webhook ? CStringGetTextDatum(args.webhook) : (nulls[3] = 'n', (Datum)0);
+    values[4] = args.webhook_from_env ? CStringGetTextDatum(args.webhook_from_env)
+                                      : (nulls[4] = 'n', (Datum)0);
+    for (int op = 0; op < 3; op++)
+        values[5 + op] = jsonb_or_null(args.operation_spec[op], &nulls[5 + op]);
+    values[8] = BoolGetDatum(args.enable_manual);
+    values[9] = jsonb_or_null(args.headers ? args.headers : "[]", &nulls[9]);
+    values[10] = jsonb_or_null(args.retry_conf ? args.retry_conf : "{}", &nulls[10]);
+    values[11] = jsonb_or_null(args.signing, &nulls[11]);
+    values[12] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+    spi_execute_as_owner(
+        "INSERT INTO eventhooks.event_triggers (name, schema_name, table_name, webhook, "
+        "webhook_from_env, on_insert, on_update, on_delete, enable_manual, headers, retry_conf, "
+        "signing, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        13, types, values, nulls, false, 0);
+}
+
+void delete_stored_trigger(const char *name, bool archive_pending) {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    if (archive_pending)
+        spi_execute_as_owner(
+            "UPDATE eventhooks.event_log SET archived = true WHERE trigger_name = $1 "
+            "AND NOT delivered AND NOT error AND NOT archived",
+            1, types, values, nullptr, false, 0);
+    spi_execute_as_owner("DELETE FROM eventhooks.event_triggers WHERE name = $1", 1, types, values,
+                         nullptr, false, 0);
+}
+
+void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &columns,
+                                     const RefList &env_names) {
+    check_table(args);
+    check_catalog_refs(args, columns, env_names);
+    SPI_connect();
+    StoredTrigger existing = load_stored_trigger(args.name);
+    if (existing.found) {
+        if (!args.replace)
+            ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                            errmsg("name: event trigger \"%s\" already exists", args.name),
+                            errhint("Pass replace => true to replace it.")));
+        Oid old_relid = row_trigger_table(args.name);
+        require_may_manage(args.name, existing, old_relid);
+        drop_row_trigger(args.name, old_relid);
+        delete_stored_trigger(args.name, false);  // its pending events go to the new definition
+    }
+    create_row_trigger(args);
+    store_trigger(args);
+    SPI_finish();
+}
+
+Datum create_event_trigger(FunctionCallInfo fcinfo) {
+    CreateArgs args;
+    args.name = text_arg(fcinfo, 0);
+    args.relid = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
+    args.webhook = text_arg(fcinfo, 2);
+    for (int op = 0; op < 3; op++) args.operation_spec[op] = jsonb_arg(fcinfo, 3 + op);
+    args.enable_manual = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+    args.headers = jsonb_arg(fcinfo, 7);
+    args.retry_conf = jsonb_arg(fcinfo, 8);
+    args.webhook_from_env = text_arg(fcinfo, 9);
+    args.replace = !PG_ARGISNULL(10) && PG_GETARG_BOOL(10);
+    args.signing = jsonb_arg(fcinfo, 11);
+    if (args.signing != nullptr && strcmp(args.signing, "null") == 0) args.signing = nullptr;
+
+    auto *columns = static_cast<RefList *>(palloc0(sizeof(RefList)));
+    auto *env_names = static_cast<RefList *>(palloc0(sizeof(RefList)));
+    validate_create_args(args, columns, env_names);
+    create_event_trigger_in_catalog(args, *columns, *env_names);
+    PG_RETURN_VOID();
+}
+
+Datum delete_event_trigger(FunctionCallInfo fcinfo) {
+    char *name = text_arg(fcinfo, 0);
+    if (name == nullptr) throw core::ConfigError("name: must not be null");
+    SPI_connect();
+    StoredTrigger stored = require_stored_trigger("name", name);
+    Oid relid = row_trigger_table(name);
+    require_may_manage(name, stored, relid);
+    drop_row_trigger(name, relid);
+    delete_stored_trigger(name, true);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
+    char *name = text_arg(fcinfo, 0);
+    if (name == nullptr) throw core::ConfigError("name: must not be null");
+    char *payload = jsonb_arg(fcinfo, 1);
+    SPI_connect();
+    StoredTrigger stored = require_stored_trigger("name", name);
+    Oid relid = row_trigger_table(name);
+    require_may_manage(name, stored, relid);
+    if (!stored.enable_manual)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("name: event trigger \"%s\" does not allow manual invocation", name),
+                        errhint("Create it with enable_manual => true.")));
+    // Report the table's current name when the row trigger still marks it.
+    const char *schema_name = stored.schema_name;
+    const char *table_name = stored.table_name;
+    if (OidIsValid(relid)) {
+        schema_name = get_namespace_name(get_rel_namespace(relid));
+        table_name = get_rel_name(relid);
+    }
+    char *event_payload = psprintf(
+        "{\"op\":\"MANUAL\",\"data\":{\"old\":null,\"new\":%s},\"session_variables\":%s}",
+        payload ? payload : "null", current_session_variables_json());
+    NewEvent event;
+    event.schema_name = schema_name;
+    event.table_name = table_name;
+    event.trigger_name = name;
+    event.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(event_payload));
+    pg_uuid_t id = write_event(event);
+    SPI_finish();
+    auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+    *result = id;
+    PG_RETURN_UUID_P(result);
+}
+
+Datum redeliver_event(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0)) throw core::ConfigError("event_id: must not be null");
+    pg_uuid_t *id = PG_GETARG_UUID_P(0);
+    char *id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+    SPI_connect();
+    Oid types[1] = {UUIDOID};
+    Datum values[1] = {UUIDPGetDatum(id)};
+    spi_execute_as_owner("SELECT trigger_name FROM eventhooks.event_log WHERE id = $1", 1, types,
+                         values, nullptr, true, 1);
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("event_id: event %s does not exist", id_text)));
+    char *trigger_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    StoredTrigger stored = load_stored_trigger(trigger_name);
+    if (!stored.found)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
+                               "longer exists", id_text, trigger_name)));
+    require_may_manage(trigger_name, stored, row_trigger_table(trigger_name));
+    spi_execute_as_owner(
+        "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
+        "tries = 0, next_retry_at = NULL, locked = NULL WHERE id = $1",
+        1, types, values, nullptr, false, 0);
+    SPI_finish();
+    note_event_written();
+    PG_RETURN_VOID();
+}
+
+}  // namespace
+
+}  // namespace eventhooks::pg
+
+using eventhooks::pg::guard_entry;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(eventhooks_create_event_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_delete_event_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_invoke_event_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_redeliver_event);
+
+Datum eventhooks_create_event_trigger(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::create_event_trigger(fcinfo); });
+}
+Datum eventhooks_delete_event_trigger(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::delete_event_trigger(fcinfo); });
+}
+Datum eventhooks_invoke_event_trigger(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::invoke_event_trigger(fcinfo); });
+}
+Datum eventhooks_redeliver_event(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::redeliver_event(fcinfo); });
+}
+}

@@ -1,0 +1,123 @@
+// Direct insert into eventhooks.event_log (see event_writer.hpp).
+#include "pg/event_writer.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include "core/event_id.hpp"
+#include "pg/commit_wakeup.hpp"
+#include "pg/extension_catalog.hpp"
+
+namespace eventhooks::pg {
+
+namespace {
+
+// Attribute numbers (0-based) of event_log's columns, by name, for the cached relation oid.
+struct EventLogLayout {
+    Oid relid = InvalidOid;
+    int natts = 0;
+    int id = -1, schema_name = -1, table_name = -1, trigger_name = -1, payload = -1,
+        delivered = -1, error = -1, tries = -1, created_at = -1, archived = -1;
+};
+EventLogLayout layout;
+
+void load_layout(Relation rel) {
+    TupleDesc desc = RelationGetDescr(rel);
+    EventLogLayout fresh;
+    fresh.relid = RelationGetRelid(rel);
+    fresh.natts = desc->natts;
+    for (int i = 0; i < desc->natts; i++) {
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        if (att->attisdropped) continue;
+        const char *name = NameStr(att->attname);
+        if (strcmp(name, "id") == 0) fresh.id = i;
+        else if (strcmp(name, "schema_name") == 0) fresh.schema_name = i;
+        else if (strcmp(name, "table_name") == 0) fresh.table_name = i;
+        else if (strcmp(name, "trigger_name") == 0) fresh.trigger_name = i;
+        else if (strcmp(name, "payload") == 0) fresh.payload = i;
+        else if (strcmp(name, "delivered") == 0) fresh.delivered = i;
+        else if (strcmp(name, "error") == 0) fresh.error = i;
+        else if (strcmp(name, "tries") == 0) fresh.tries = i;
+        else if (strcmp(name, "created_at") == 0) fresh.created_at = i;
+        else if (strcmp(name, "archived") == 0) fresh.archived = i;
+    }
+    if (fresh.id < 0 || fresh.schema_name < 0 || fresh.table_name < 0 || fresh.trigger_name < 0 ||
+        fresh.payload < 0 || fresh.delivered < 0 || fresh.error < 0 || fresh.tries < 0 ||
+        fresh.created_at < 0 || fresh.archived < 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("eventhooks.event_log does not have the columns pg_eventhooks expects")));
+    layout = fresh;
+}
+
+// Inserts index entries the way the executor does, so partial indexes and any index a user
+// added stay correct.
+void insert_with_indexes(Relation rel, HeapTuple tuple) {
+    EState *estate = CreateExecutorState();
+    ResultRelInfo *result_rel = makeNode(ResultRelInfo);
+    InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
+    ExecOpenIndices(result_rel, false);
+    TupleTableSlot *slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsHeapTuple);
+    ExecStoreHeapTuple(tuple, slot, false);
+    table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, nullptr);
+    if (result_rel->ri_NumIndices > 0)
+        ExecInsertIndexTuples(result_rel, slot, estate, false, false, nullptr, NIL);
+    ExecCloseIndices(result_rel);
+    ExecResetTupleTable(estate->es_tupleTable, false);
+    FreeExecutorState(estate);
+}
+
+}  // namespace
+
+pg_uuid_t new_event_id() {
+    pg_uuid_t id;
+    auto bytes = core::new_event_uuid_v7();
+    memcpy(id.data, bytes.data(), UUID_LEN);
+    return id;
+}
+
+pg_uuid_t write_event(const NewEvent &event) {
+    Oid relid = event_log_relid();
+    if (!OidIsValid(relid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("extension pg_eventhooks is not installed in this database")));
+    Relation rel = table_open(relid, RowExclusiveLock);
+    if (layout.relid != relid || layout.natts != RelationGetDescr(rel)->natts) load_layout(rel);
+
+    Datum *values = static_cast<Datum *>(palloc0(sizeof(Datum) * layout.natts));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * layout.natts));
+    memset(nulls, true, sizeof(bool) * layout.natts);
+
+    pg_uuid_t *id = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+    *id = new_event_id();
+    auto set = [&](int att, Datum value) {
+        values[att] = value;
+        nulls[att] = false;
+    };
+    set(layout.id, UUIDPGetDatum(id));
+    set(layout.schema_name, CStringGetTextDatum(event.schema_name));
+    set(layout.table_name, CStringGetTextDatum(event.table_name));
+    set(layout.trigger_name, CStringGetTextDatum(event.trigger_name));
+    set(layout.payload, event.payload);
+    set(layout.delivered, BoolGetDatum(false));
+    set(layout.error, BoolGetDatum(false));
+    set(layout.tries, Int32GetDatum(0));
+    set(layout.created_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+    set(layout.archived, BoolGetDatum(false));
+
+    HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+    insert_with_indexes(rel, tuple);
+    table_close(rel, NoLock);
+    note_event_written();
+    return *id;
+}
+
+}  // namespace eventhooks::pg

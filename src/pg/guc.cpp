@@ -1,0 +1,71 @@
+// Defines the eventhooks.* settings: bounds and units here, meaning in SPEC §5/§6.
+#include "pg/guc.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "utils/guc.h"
+}
+
+#include <climits>
+
+namespace eventhooks::pg {
+
+int guc_max_concurrent_deliveries = 100;
+int guc_fetch_batch_size = 100;
+int guc_poll_interval_ms = 1000;
+int guc_http_response_max_bytes = 64 * 1024;
+char *guc_session_variables = nullptr;
+char *guc_allowed_env = nullptr;
+char *guc_ca_file = nullptr;
+
+void define_settings() {
+    DefineCustomIntVariable("eventhooks.max_concurrent_deliveries",
+                            "HTTP requests in flight per database.", nullptr,
+                            &guc_max_concurrent_deliveries, 100, 1, 10000, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("eventhooks.fetch_batch_size",
+                            "Events the delivery worker claims per fetch.", nullptr,
+                            &guc_fetch_batch_size, 100, 1, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("eventhooks.poll_interval",
+                            "Fallback poll of the event table when no wake-up came.", nullptr,
+                            &guc_poll_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("eventhooks.http_response_max_bytes",
+                            "Response body bytes kept in the invocation log.", nullptr,
+                            &guc_http_response_max_bytes, 64 * 1024, 0, 64 * 1024 * 1024,
+                            PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "eventhooks.session_variables",
+        "JSON object sent as session_variables with the events of this session.",
+        "Usually set with SET LOCAL. When unset, hasura.user and then request.jwt.claims are used.",
+        &guc_session_variables, nullptr, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "eventhooks.allowed_env",
+        "Environment variables that non-superusers may name in value_from_env, "
+        "webhook_from_env and secret_from_env.",
+        "Comma-separated list. Superusers may name any variable.", &guc_allowed_env, "",
+        PGC_SUSET, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("eventhooks.ca_file",
+                               "CA bundle for TLS verification of webhooks (empty: system store).",
+                               nullptr, &guc_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr,
+                               nullptr);
+    MarkGUCPrefixReserved("eventhooks");
+}
+
+bool env_var_allowed_for_current_user(const char *name) {
+    if (superuser()) return true;
+    // A plain comma-separated scan: environment variable names are case-sensitive, so
+    // SplitIdentifierString (which folds case) would be wrong here.
+    size_t name_len = strlen(name);
+    for (const char *p = guc_allowed_env ? guc_allowed_env : ""; *p != '\0';) {
+        while (*p == ',' || *p == ' ' || *p == '\t') p++;
+        const char *start = p;
+        while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t') p++;
+        if (static_cast<size_t>(p - start) == name_len && strncmp(start, name, name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+}  // namespace eventhooks::pg

@@ -1,0 +1,25 @@
+// Module entry: _PG_init defines the settings and, when preloaded, the shared memory, the
+// launcher worker and the utility hook. Each part lives in its own file.
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+}
+
+#include "pg/guc.hpp"
+#include "pg/launcher.hpp"
+#include "pg/shared_state.hpp"
+#include "pg/trigger_cache.hpp"
+#include "pg/utility_hook.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+
+void _PG_init(void) {
+    eventhooks::pg::define_settings();
+    if (!process_shared_preload_libraries_in_progress) return;
+    eventhooks::pg::install_shared_memory_hooks();
+    eventhooks::pg::install_utility_hook();
+    eventhooks::pg::register_launcher();
+}
+}

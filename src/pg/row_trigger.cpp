@@ -1,0 +1,131 @@
+// The AFTER ROW trigger that records events (SPEC §2): filter, payload, one event_log row.
+// Hot path: everything it needs per row comes from trigger_cache; no SQL, no network.
+extern "C" {
+#include "postgres.h"
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/rel.h"
+}
+
+#include "pg/event_writer.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/session_variables.hpp"
+#include "pg/trigger_cache.hpp"
+
+namespace eventhooks::pg {
+
+namespace {
+
+// IS DISTINCT FROM on the stored images: NULLs count, and a change that row_to_json would
+// show (1.0 -> 1.00) counts too. Types without equality (json) work as well.
+bool listened_column_changed(const ColumnList &listened, HeapTuple old_row, HeapTuple new_row,
+                             TupleDesc desc) {
+    int count = listened.all ? desc->natts : listened.count;
+    for (int i = 0; i < count; i++) {
+        AttrNumber attnum = listened.all ? i + 1 : listened.attnums[i];
+        Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+        if (att->attisdropped) continue;
+        bool old_null, new_null;
+        Datum old_value = heap_getattr(old_row, attnum, desc, &old_null);
+        Datum new_value = heap_getattr(new_row, attnum, desc, &new_null);
+        if (old_null != new_null) return true;
+        if (old_null) continue;
+        if (!datum_image_eq(old_value, new_value, att->attbyval, att->attlen)) return true;
+    }
+    return false;
+}
+
+// Appends the row as row_to_json renders it, limited to the payload columns.
+void append_row_json(StringInfo out, HeapTuple row, TupleDesc desc, const ColumnList &payload,
+                     TupleDesc payload_desc) {
+    Datum composite;
+    if (payload.all) {
+        composite = heap_copy_tuple_as_datum(row, desc);
+    } else {
+        Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
+        bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
+        for (int i = 0; i < payload.count; i++)
+            values[i] = heap_getattr(row, payload.attnums[i], desc, &nulls[i]);
+        HeapTuple projected = heap_form_tuple(payload_desc, values, nulls);
+        composite = heap_copy_tuple_as_datum(projected, payload_desc);
+    }
+    text *json = DatumGetTextPP(DirectFunctionCall1(row_to_json, composite));
+    appendBinaryStringInfo(out, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
+}
+
+Datum capture_event(FunctionCallInfo fcinfo) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("eventhooks.capture_event() must be called as a trigger")));
+    auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
+    if (!TRIGGER_FIRED_FOR_ROW(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event) ||
+        data->tg_trigger->tgnargs < 1)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("eventhooks.capture_event() must be an AFTER ROW trigger with the "
+                               "event trigger's name as argument")));
+
+    const char *name = data->tg_trigger->tgargs[0];
+    Relation rel = data->tg_relation;
+    const CachedTrigger *trigger = lookup_trigger(name, data->tg_trigger->tgname, rel);
+    if (!trigger->found) return PointerGetDatum(nullptr);  // configuration row gone: nothing to do
+
+    TriggerOperation op;
+    const char *op_name;
+    if (TRIGGER_FIRED_BY_INSERT(data->tg_event)) {
+        op = kInsert, op_name = "INSERT";
+    } else if (TRIGGER_FIRED_BY_UPDATE(data->tg_event)) {
+        op = kUpdate, op_name = "UPDATE";
+    } else if (TRIGGER_FIRED_BY_DELETE(data->tg_event)) {
+        op = kDelete, op_name = "DELETE";
+    } else {
+        return PointerGetDatum(nullptr);  // TRUNCATE is not an event
+    }
+    if (!trigger->fires[op]) return PointerGetDatum(nullptr);
+
+    TupleDesc desc = RelationGetDescr(rel);
+    HeapTuple old_row = op == kInsert ? nullptr : data->tg_trigtuple;
+    HeapTuple new_row = op == kInsert ? data->tg_trigtuple : op == kUpdate ? data->tg_newtuple : nullptr;
+    if (op == kUpdate && !listened_column_changed(trigger->listened[op], old_row, new_row, desc))
+        return PointerGetDatum(nullptr);
+
+    StringInfoData payload;
+    initStringInfo(&payload);
+    appendStringInfo(&payload, "{\"op\":\"%s\",\"data\":{\"old\":", op_name);
+    if (old_row != nullptr)
+        append_row_json(&payload, old_row, desc, trigger->payload[op], trigger->payload_desc[op]);
+    else
+        appendStringInfoString(&payload, "null");
+    appendStringInfoString(&payload, ",\"new\":");
+    if (new_row != nullptr)
+        append_row_json(&payload, new_row, desc, trigger->payload[op], trigger->payload_desc[op]);
+    else
+        appendStringInfoString(&payload, "null");
+    appendStringInfoString(&payload, "},\"session_variables\":");
+    appendStringInfoString(&payload, current_session_variables_json());
+    appendStringInfoChar(&payload, '}');
+
+    NewEvent event;
+    event.schema_name = trigger->schema_name;
+    event.table_name = trigger->table_name;
+    event.trigger_name = name;
+    event.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload.data));
+    write_event(event);
+    return PointerGetDatum(nullptr);
+}
+
+}  // namespace
+
+}  // namespace eventhooks::pg
+
+extern "C" {
+PG_FUNCTION_INFO_V1(eventhooks_capture_event);
+Datum eventhooks_capture_event(PG_FUNCTION_ARGS) {
+    return eventhooks::pg::guard_entry([&]() { return eventhooks::pg::capture_event(fcinfo); });
+}
+}

@@ -1,0 +1,56 @@
+// Shared memory of pg_eventhooks: the launcher's latch and one slot per database that has a
+// delivery worker. Backends use it to wake the worker at commit; worker_status reads it.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace eventhooks::pg {
+
+constexpr int kMaxDatabases = 64;
+constexpr int kLastErrorLength = 256;
+
+struct DeliverySlot {
+    Oid database_oid;        // InvalidOid: slot unused
+    pid_t worker_pid;        // 0: no worker running
+    Latch *worker_latch;     // set by committing backends to wake the worker
+    bool extension_missing;  // the worker found no extension; start again only when asked
+    bool database_dropping;  // DROP DATABASE in progress: never start a worker
+    int requests_in_flight;
+    int64 events_sent;
+    int64 events_failed;
+    int64 events_pending;    // as of the worker's last count
+    int64 events_due;
+    char last_error[kLastErrorLength];
+    TimestampTz last_error_at;
+};
+
+struct SharedState {
+    slock_t mutex;
+    pid_t launcher_pid;
+    Latch *launcher_latch;
+    DeliverySlot slots[kMaxDatabases];
+};
+
+// Called from _PG_init when preloaded: reserves and initializes the shared memory.
+void install_shared_memory_hooks();
+
+// nullptr when the library was not preloaded (no shared memory, no workers).
+SharedState *shared_state();
+
+// Finds the slot of a database, optionally taking a free one. Caller holds the mutex.
+DeliverySlot *find_slot_locked(Oid database_oid, bool create);
+
+// Wakes the delivery worker of a database, if it runs. Cheap; safe from any backend.
+void wake_delivery_worker(Oid database_oid);
+
+// Tells the launcher that the database (now) has the extension, and wakes it.
+void request_delivery_worker(Oid database_oid);
+
+void wake_launcher();
+
+}  // namespace eventhooks::pg

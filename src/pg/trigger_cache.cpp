@@ -1,0 +1,234 @@
+// Per-backend event trigger configuration cache (see trigger_cache.hpp).
+#include <string>
+#include <vector>
+
+#include "pg/trigger_cache.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_trigger.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+}
+
+#include "core/trigger_config.hpp"
+#include "pg/extension_catalog.hpp"
+
+namespace eventhooks::pg {
+
+namespace {
+
+MemoryContext cache_context = nullptr;
+HTAB *cache = nullptr;
+List *watched_relids = NIL;  // relations whose relcache invalidation makes the cache stale
+bool cache_stale = false;
+bool callback_registered = false;
+
+void on_relcache_invalidation(Datum, Oid relid) {
+    forget_extension_catalog(relid);
+    if (cache == nullptr) return;
+    if (relid == InvalidOid || list_member_oid(watched_relids, relid)) cache_stale = true;
+}
+
+void reset_cache_if_stale() {
+    if (cache != nullptr && !cache_stale) return;
+    if (cache_context == nullptr)
+        cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_eventhooks trigger cache",
+                                              ALLOCSET_SMALL_SIZES);
+    else
+        MemoryContextReset(cache_context);
+    cache = nullptr;
+    watched_relids = NIL;
+    cache_stale = false;
+
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.keysize = sizeof(TriggerCacheKey);
+    ctl.entrysize = sizeof(CachedTrigger);
+    ctl.hcxt = cache_context;
+    cache = hash_create("pg_eventhooks triggers", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    MemoryContext old = MemoryContextSwitchTo(cache_context);
+    watched_relids = lappend_oid(NIL, event_triggers_relid());
+    MemoryContextSwitchTo(old);
+}
+
+// Column names of one OperationSpec part, copied out of the C++ parser before any Postgres
+// call can raise an error (GUIDE §3). all = "*"; ok = false if the stored JSON is unreadable.
+struct SpecColumns {
+    bool ok = false;
+    bool all = true;
+    int count = 0;
+    char **names = nullptr;
+};
+
+SpecColumns copy_column_names(const core::ColumnSelection &selection) {
+    SpecColumns out;
+    out.all = selection.all;
+    out.count = static_cast<int>(selection.columns.size());
+    if (out.count > 0) {
+        out.names = static_cast<char **>(
+            palloc_extended(sizeof(char *) * out.count, MCXT_ALLOC_NO_OOM));
+        if (out.names == nullptr) return out;
+        for (int i = 0; i < out.count; i++) {
+            const std::string &name = selection.columns[i];
+            out.names[i] = static_cast<char *>(palloc_extended(name.size() + 1, MCXT_ALLOC_NO_OOM));
+            if (out.names[i] == nullptr) return out;
+            memcpy(out.names[i], name.c_str(), name.size() + 1);
+        }
+    }
+    out.ok = true;
+    return out;
+}
+
+void parse_stored_spec(const char *json, SpecColumns *listened, SpecColumns *payload) noexcept {
+    try {
+        core::OperationSpec spec = core::parse_operation_spec("stored", json);
+        *listened = copy_column_names(spec.columns);
+        *payload = copy_column_names(spec.payload);
+    } catch (...) {
+        listened->ok = payload->ok = false;
+    }
+}
+
+ColumnList resolve_columns(const SpecColumns &names, Relation rel) {
+    ColumnList list = {true, 0, nullptr};
+    if (!names.ok || names.all) return list;
+    list.all = false;
+    list.attnums = static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * names.count));
+    for (int i = 0; i < names.count; i++) {
+        AttrNumber attnum = get_attnum(RelationGetRelid(rel), names.names[i]);
+        // A column dropped after the trigger was made can no longer change or be sent.
+        if (attnum > 0) list.attnums[list.count++] = attnum;
+    }
+    return list;
+}
+
+// The row type of a payload column subset, registered so that row_to_json can read it.
+TupleDesc payload_row_type(const ColumnList &columns, Relation rel) {
+    if (columns.all) return nullptr;
+    TupleDesc desc = CreateTemplateTupleDesc(columns.count);
+    for (int i = 0; i < columns.count; i++)
+        TupleDescCopyEntry(desc, i + 1, RelationGetDescr(rel), columns.attnums[i]);
+    return BlessTupleDesc(desc);
+}
+
+bool has_own_row_trigger(Oid relid, const char *row_trigger_name) {
+    Relation pg_trigger = table_open(TriggerRelationId, AccessShareLock);
+    ScanKeyData keys[2];
+    ScanKeyInit(&keys[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(relid));
+    ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
+                CStringGetDatum(row_trigger_name));
+    SysScanDesc scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, nullptr, 2, keys);
+    HeapTuple tuple = systable_getnext(scan);
+    bool own = HeapTupleIsValid(tuple) &&
+               !OidIsValid(reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple))->tgparentid);
+    systable_endscan(scan);
+    table_close(pg_trigger, AccessShareLock);
+    return own;
+}
+
+// A partition fires a clone of the trigger made on its partitioned table: events report the
+// table the event trigger was made on.
+Oid reporting_relid(Relation rel, const char *row_trigger_name) {
+    Oid relid = RelationGetRelid(rel);
+    if (!rel->rd_rel->relispartition) return relid;
+    ListCell *cell;
+    List *ancestors = get_partition_ancestors(relid);
+    foreach (cell, ancestors) {
+        Oid ancestor = lfirst_oid(cell);
+        if (has_own_row_trigger(ancestor, row_trigger_name)) return ancestor;
+    }
+    return relid;
+}
+
+void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger_name, Relation rel) {
+    Oid config_relid = event_triggers_relid();
+    if (!OidIsValid(config_relid)) return;
+    Relation config = table_open(config_relid, AccessShareLock);
+    TupleDesc config_desc = RelationGetDescr(config);
+    ScanKeyData key;
+    ScanKeyInit(&key, get_attnum(config_relid, "name"), BTEqualStrategyNumber, F_TEXTEQ,
+                CStringGetTextDatum(name));
+    SysScanDesc scan = systable_beginscan(config, InvalidOid, false, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    if (HeapTupleIsValid(tuple)) {
+        entry->found = true;
+        const char *spec_columns[3] = {"on_insert", "on_update", "on_delete"};
+        for (int op = 0; op < 3; op++) {
+            bool isnull;
+            Datum spec = heap_getattr(tuple, get_attnum(config_relid, spec_columns[op]),
+                                      config_desc, &isnull);
+            entry->fires[op] = !isnull;
+            if (isnull) continue;
+            Jsonb *jsonb = DatumGetJsonbP(spec);
+            char *json = JsonbToCString(nullptr, &jsonb->root, VARSIZE(jsonb));
+            SpecColumns listened, payload;
+            parse_stored_spec(json, &listened, &payload);
+            MemoryContext old = MemoryContextSwitchTo(cache_context);
+            entry->listened[op] = resolve_columns(listened, rel);
+            entry->payload[op] = resolve_columns(payload, rel);
+            entry->payload_desc[op] = payload_row_type(entry->payload[op], rel);
+            MemoryContextSwitchTo(old);
+        }
+    }
+    systable_endscan(scan);
+    table_close(config, AccessShareLock);
+
+    Oid report = reporting_relid(rel, row_trigger_name);
+    MemoryContext old = MemoryContextSwitchTo(cache_context);
+    entry->schema_name = get_namespace_name(get_rel_namespace(report));
+    entry->table_name = get_rel_name(report);
+    watched_relids = lappend_oid(watched_relids, RelationGetRelid(rel));
+    if (report != RelationGetRelid(rel)) watched_relids = lappend_oid(watched_relids, report);
+    MemoryContextSwitchTo(old);
+}
+
+}  // namespace
+
+void register_cache_invalidation() {
+    if (callback_registered) return;
+    CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
+    callback_registered = true;
+}
+
+const CachedTrigger *lookup_trigger(const char *name, const char *row_trigger_name, Relation rel) {
+    register_cache_invalidation();
+    reset_cache_if_stale();
+    TriggerCacheKey key;
+    memset(&key, 0, sizeof(key));
+    strlcpy(key.name, name, NAMEDATALEN);
+    key.relid = RelationGetRelid(rel);
+    auto *entry = static_cast<CachedTrigger *>(hash_search(cache, &key, HASH_FIND, nullptr));
+    if (entry != nullptr) return entry;
+
+    // Built aside and entered only when complete, so an error halfway leaves no broken entry.
+    CachedTrigger fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    fresh.key = key;
+    build_entry(&fresh, name, row_trigger_name, rel);
+    if (cache_stale) {
+        // An invalidation arrived while building: use the entry for this row only; the next
+        // call starts from an empty cache (which frees it).
+        static CachedTrigger one_row_entry;
+        one_row_entry = fresh;
+        return &one_row_entry;
+    }
+    entry = static_cast<CachedTrigger *>(hash_search(cache, &key, HASH_ENTER, nullptr));
+    *entry = fresh;
+    return entry;
+}
+
+}  // namespace eventhooks::pg

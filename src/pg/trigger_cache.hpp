@@ -1,0 +1,46 @@
+// Per-backend cache of event trigger configuration, as the row trigger needs it: which
+// operations fire, which columns are listened to and sent, and the names to report. Built on
+// first use from eventhooks.event_triggers, dropped when the relcache says the configuration
+// table or the watched table changed. The row trigger thus reads no catalog and parses no SQL
+// per row.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+#include "access/tupdesc.h"
+#include "utils/relcache.h"
+}
+
+namespace eventhooks::pg {
+
+struct ColumnList {
+    bool all;             // every column of the row
+    int count;            // otherwise these attribute numbers of the firing relation
+    AttrNumber *attnums;
+};
+
+struct TriggerCacheKey {
+    char name[NAMEDATALEN];  // event trigger name
+    Oid relid;               // firing relation (a partition fires with its own oid)
+};
+
+struct CachedTrigger {
+    TriggerCacheKey key;
+    bool found;                 // false: no configuration row (orphaned row trigger)
+    bool fires[3];              // INSERT, UPDATE, DELETE
+    ColumnList listened[3];     // columns whose change fires (meaningful for UPDATE)
+    ColumnList payload[3];      // columns sent in data.old / data.new
+    TupleDesc payload_desc[3];  // blessed row type of a column subset, for row_to_json
+    char *schema_name;          // of the table the event trigger was made on
+    char *table_name;           //   (the partitioned table for a partition's rows)
+};
+
+enum TriggerOperation { kInsert = 0, kUpdate = 1, kDelete = 2 };
+
+// The configuration of event trigger `name` as it applies to rows of `rel`.
+const CachedTrigger *lookup_trigger(const char *name, const char *row_trigger_name, Relation rel);
+
+// Registers the relcache callback that keeps the cache (and extension_catalog) fresh.
+void register_cache_invalidation();
+
+}  // namespace eventhooks::pg

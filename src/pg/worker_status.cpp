@@ -1,0 +1,53 @@
+// eventhooks.worker_status(): one row per database slot in shared memory (SPEC §7).
+extern "C" {
+#include "postgres.h"
+#include "access/htup_details.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+}
+
+#include "pg/shared_state.hpp"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(eventhooks_worker_status);
+
+Datum eventhooks_worker_status(PG_FUNCTION_ARGS) {
+    using namespace eventhooks::pg;
+    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    SharedState *state = shared_state();
+    if (state == nullptr) return (Datum)0;  // not preloaded: no workers
+
+    DeliverySlot slots[kMaxDatabases];
+    SpinLockAcquire(&state->mutex);
+    memcpy(slots, state->slots, sizeof(slots));
+    SpinLockRelease(&state->mutex);
+
+    for (const DeliverySlot &slot : slots) {
+        if (slot.database_oid == InvalidOid || slot.extension_missing) continue;
+        char *name = get_database_name(slot.database_oid);
+        if (name == nullptr) continue;
+        Datum values[9];
+        bool nulls[9] = {false};
+        values[0] = CStringGetDatum(name);
+        values[1] = Int32GetDatum(slot.worker_pid);
+        nulls[1] = slot.worker_pid == 0;
+        values[2] = Int32GetDatum(slot.requests_in_flight);
+        values[3] = Int64GetDatum(slot.events_pending);
+        nulls[3] = slot.events_pending < 0 || slot.worker_pid == 0;
+        values[4] = Int64GetDatum(slot.events_due);
+        nulls[4] = slot.events_due < 0 || slot.worker_pid == 0;
+        values[5] = Int64GetDatum(slot.events_sent);
+        values[6] = Int64GetDatum(slot.events_failed);
+        values[7] = CStringGetTextDatum(slot.last_error);
+        nulls[7] = slot.last_error[0] == '\0';
+        values[8] = TimestampTzGetDatum(slot.last_error_at);
+        nulls[8] = slot.last_error_at == 0;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
+}
+}
