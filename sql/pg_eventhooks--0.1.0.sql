@@ -2,6 +2,9 @@
 -- triggers, and the SQL API of SPEC §2 (implemented in C++, src/pg/).
 \echo Use "CREATE EXTENSION pg_eventhooks" to load this file. \quit
 
+-- The schema belongs to the extension, so DROP EXTENSION removes it too.
+CREATE SCHEMA eventhooks;
+
 -- Time-ordered UUIDv7: event ids append to the btree instead of landing on random pages.
 CREATE FUNCTION eventhooks.new_event_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'eventhooks_new_event_id' LANGUAGE C VOLATILE PARALLEL SAFE;

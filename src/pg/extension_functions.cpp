@@ -69,6 +69,8 @@ Datum eventhooks_extension_created(PG_FUNCTION_ARGS) {
 
 Datum eventhooks_raise_cpp_exception(PG_FUNCTION_ARGS) {
     char *kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    if (strcmp(kind, "destructors_run") == 0)
+        PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d", destructors_run)));
     return eventhooks::pg::guard_entry([&]() -> Datum {
         CountsDestruction guard;
         std::string what = kind;
@@ -77,7 +79,6 @@ Datum eventhooks_raise_cpp_exception(PG_FUNCTION_ARGS) {
         if (what == "bad_alloc") throw std::bad_alloc();
         if (what == "postgres_error")
             eventhooks::pg::call_postgres([&]() { (void)DirectFunctionCall2(int4div, 1, 0); });
-        if (what == "destructors_run") return CStringGetTextDatum(std::to_string(destructors_run).c_str());
         return CStringGetTextDatum("no exception");
     });
 }

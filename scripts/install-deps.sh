@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pg_eventhooks needs to build and test (and, with --bench, to
+# run the benchmarks). Does nothing when they are all present. Needs root.
+set -euo pipefail
+
+packages=(g++ make cmake pkg-config python3 curl perl
+          postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libssl-dev
+          nlohmann-json3-dev libgtest-dev libipc-run-perl)
+if [[ "${1:-}" == "--bench" ]]; then
+    packages+=(postgresql-15-pgq3 nginx-light wrk linux-perf valgrind)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package starts a default cluster on port 5432; our tests and demo use their own.

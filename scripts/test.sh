@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs every test of pg_eventhooks and ends with "N passed, M failed":
+#   1. unit tests of src/core (GoogleTest via CMake/ctest)
+#   2. pg_regress tests (sql/, expected/) on a temporary instance
+#   3. TAP tests (test/t/*.pl) with PostgreSQL::Test::Cluster
+# Installs missing Debian packages and builds/installs the extension first. Run as root:
+# the servers run as the "postgres" OS user in a scratch directory that user owns.
+# Pass test names to run a subset: scripts/test.sh unit | regress [names] | tap [files]
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+pgbin=/usr/lib/postgresql/15/bin
+pgxs=/usr/lib/postgresql/15/lib/pgxs
+only=${1:-all}; shift || true
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    bash scripts/install-deps.sh || exit 1
+    bash scripts/build.sh || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+passed=0
+failed=0
+failures=()
+count() {  # count <passed> <failed> <label>
+    passed=$((passed + $1)); failed=$((failed + $2))
+    if (($2 > 0)); then failures+=("$3"); fi
+}
+
+# A scratch copy owned by postgres: the server refuses to run as root, and the checkout may
+# not be writable by postgres.
+work=$(mktemp -d /tmp/pg_eventhooks_test.XXXXXX)
+cp -r sql expected test "$work"/
+chown -R postgres: "$work"
+trap 'if ((failed == 0)); then rm -rf "$work"; fi' EXIT
+as_postgres() { runuser -u postgres -- env -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
+    PATH="$pgbin:/usr/bin:/bin" PYTHON=/usr/bin/python3 "$@"; }
+
+if [[ $only == all || $only == unit ]]; then
+    echo "== unit tests (src/core)"
+    cmake -S . -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build build/core -j2 >/dev/null || { count 0 1 "unit: build"; }
+    if [[ -x build/core/core_tests ]]; then
+        out=$(cd build/core && ctest --output-on-failure 2>&1)
+        echo "$out" | grep -E "tests passed|Failed|\*\*\*" | tail -20
+        total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
+        bad=$(echo "$out" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
+        [[ -n $total ]] && count $((total - bad)) "$bad" "unit" || count 0 1 "unit: no result"
+    fi
+fi
+
+if [[ $only == all || $only == regress ]]; then
+    echo "== pg_regress"
+    tests=("$@")
+    if [[ $only == all || ${#tests[@]} -eq 0 ]]; then
+        tests=($(ls sql/*.sql | grep -v 'pg_eventhooks--' | xargs -n1 basename | sed 's/\.sql$//'))
+    fi
+    out=$(cd "$work" && as_postgres "$pgxs/src/test/regress/pg_regress" --bindir="$pgbin" \
+        --temp-instance="$work/regress_instance" --temp-config="$work/test/regress.conf" \
+        --inputdir="$work" --outputdir="$work/regress" --port=$((50000 + RANDOM % 10000)) "${tests[@]}" 2>&1)
+    echo "$out" | grep -E "^(test|ok|not ok|     | [0-9]|# )" | grep -v '^#' || echo "$out" | tail -20
+    ok=$(echo "$out" | grep -cE '(\.\.\. ok|^ok )')
+    bad=$(echo "$out" | grep -cE '(\.\.\. FAILED|^not ok |\.\.\. failed)')
+    if ((ok + bad == 0)); then bad=1; echo "$out" | tail -20; fi
+    count "$ok" "$bad" "regress (diffs: $work/regress/regression.diffs)"
+fi
+
+if [[ $only == all || $only == tap ]]; then
+    echo "== TAP"
+    files=("$@")
+    if [[ $only == all || ${#files[@]} -eq 0 ]]; then files=($(cd "$work" && ls test/t/*.pl)); fi
+    for f in "${files[@]}"; do
+        out=$(cd "$work" && as_postgres TESTDIR="$work" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
+            timeout 900 prove -v -I "$pgxs/src/test/perl" -I test/perl "$f" 2>&1)
+        rc=$?
+        ok=$(echo "$out" | grep -cE '^ok [0-9]+')
+        bad=$(echo "$out" | grep -cE '^not ok [0-9]+')
+        if ((rc != 0 && bad == 0)); then bad=1; fi  # died without a failing assertion
+        printf '%-40s %d passed, %d failed\n' "$f" "$ok" "$bad"
+        if ((bad > 0)); then echo "$out" | grep -E '^not ok|^#|Dubious|died|Bail' | head -30; fi
+        count "$ok" "$bad" "tap: $f (logs: $work/tmp_check/log)"
+    done
+fi
+
+if ((failed > 0)); then
+    echo "Failures:"; printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))
