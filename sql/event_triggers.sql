@@ -13,6 +13,8 @@ INSERT INTO orders VALUES (1, 10.50, 'first'), (2, 20, NULL);
 UPDATE orders SET note = 'not listened' WHERE id = 1;
 UPDATE orders SET amount = 11 WHERE id = 1;
 UPDATE orders SET amount = 11 WHERE id = 1;  -- not distinct: no event
+-- IS DISTINCT FROM uses the type's equality: 11 -> 11.00 is not a change.
+UPDATE orders SET amount = 11.00 WHERE id = 1;
 DELETE FROM orders WHERE id = 2;
 SELECT schema_name, table_name, trigger_name, payload, delivered, error, tries, archived,
        locked IS NULL AS unlocked, next_retry_at IS NULL AS no_retry
@@ -46,6 +48,10 @@ SELECT eventhooks.delete_event_trigger('orders_all');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass ORDER BY 1;
 SELECT trigger_name, archived, count(*) FROM eventhooks.event_log GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT name FROM eventhooks.event_triggers;
+
+-- The extension's own tables cannot be watched (events about events would never end).
+SELECT eventhooks.create_event_trigger('loop', 'eventhooks.event_log', 'http://127.0.0.1:9/',
+    on_insert => '{}');
 
 DROP TABLE orders;
 DROP EXTENSION pg_eventhooks;

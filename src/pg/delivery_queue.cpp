@@ -7,7 +7,9 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "storage/lmgr.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "pgstat.h"
@@ -90,11 +92,22 @@ int64 int8_cell(int column, bool *isnull) {
     return *isnull ? -1 : DatumGetInt64(value);
 }
 
+// Locks the extension against a concurrent DROP EXTENSION for the rest of the transaction
+// (DROP takes an exclusive lock on it first): the worker then never touches half-dropped
+// tables, and never deadlocks with the DROP over the order it locks them in.
+bool lock_extension() {
+    Oid extension = get_extension_oid("pg_eventhooks", true);
+    if (!OidIsValid(extension)) return false;
+    LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+    // Still there once we hold the lock? (The lock wait may have been for its DROP.)
+    return OidIsValid(get_extension_oid("pg_eventhooks", true));
+}
+
 void run_round_in_transaction(const char *records_json, int claim_limit, int excluded_count,
                               const char *const *excluded, bool refresh_counts,
                               MemoryContext context, RawRound *out) {
     begin_transaction("pg_eventhooks: record results and claim events");
-    out->extension_present = OidIsValid(get_extension_oid("pg_eventhooks", true));
+    out->extension_present = lock_extension();
     if (!out->extension_present) {
         end_transaction();
         return;
@@ -154,7 +167,7 @@ int64_t release_stale_claims() {
     int64_t released = 0;
     call_postgres([&]() {
         begin_transaction("pg_eventhooks: release stale claims");
-        if (OidIsValid(get_extension_oid("pg_eventhooks", true))) {
+        if (lock_extension()) {
             if (SPI_execute("UPDATE eventhooks.event_log SET locked = NULL WHERE locked IS NOT NULL",
                             false, 0) < 0)
                 elog(ERROR, "pg_eventhooks: releasing stale claims failed");

@@ -52,6 +52,15 @@ constexpr auto kWarningInterval = std::chrono::seconds(10);
 
 volatile sig_atomic_t shutdown_requested = false;
 DeliverySlot *my_slot = nullptr;
+uint32 requests_seen = 0;  // slot->request_count when this worker took its slot
+
+// No extension here: stay stopped unless CREATE EXTENSION committed since we took the slot.
+void mark_extension_missing() {
+    SharedState *state = shared_state();
+    SpinLockAcquire(&state->mutex);
+    if (my_slot->request_count == requests_seen) my_slot->extension_missing = true;
+    SpinLockRelease(&state->mutex);
+}
 
 void handle_sigterm(SIGNAL_ARGS) {
     int saved_errno = errno;
@@ -377,10 +386,7 @@ private:
     }
 
     void report_extension_missing() {
-        SharedState *state = shared_state();
-        SpinLockAcquire(&state->mutex);
-        my_slot->extension_missing = true;
-        SpinLockRelease(&state->mutex);
+        mark_extension_missing();
         ereport(LOG, (errmsg("pg_eventhooks: extension dropped, delivery worker exits")));
     }
 
@@ -425,6 +431,7 @@ bool take_slot(Oid database_oid) {
         slot->worker_latch = MyLatch;
         slot->requests_in_flight = 0;
         my_slot = slot;
+        requests_seen = slot->request_count;
         taken = true;
     }
     SpinLockRelease(&state->mutex);
@@ -460,10 +467,7 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     BackgroundWorkerInitializeConnectionByOid(database_oid, InvalidOid, 0);
     char *database_name = nullptr;
     if (!extension_installed(&database_name)) {
-        SharedState *state = shared_state();
-        SpinLockAcquire(&state->mutex);
-        my_slot->extension_missing = true;
-        SpinLockRelease(&state->mutex);
+        mark_extension_missing();
         proc_exit(0);
     }
     pgstat_report_appname("pg_eventhooks delivery");

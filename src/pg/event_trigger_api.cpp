@@ -12,6 +12,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -55,9 +56,14 @@ struct NamedRef {
 
 struct RefList {
     int count;
-    NamedRef items[64];
+    int capacity;
+    NamedRef *items;
     void add(const std::string &label, const std::string &name) {
-        if (count >= 64) throw core::ConfigError(label + ": too many columns listed");
+        if (count == capacity) {
+            capacity = capacity == 0 ? 16 : capacity * 2;
+            items = static_cast<NamedRef *>(items ? repalloc(items, sizeof(NamedRef) * capacity)
+                                                  : palloc(sizeof(NamedRef) * capacity));
+        }
         items[count].label = pstrdup(label.c_str());
         items[count].name = pstrdup(name.c_str());
         count++;
@@ -177,13 +183,15 @@ Oid row_trigger_table(const char *name) {
 }
 
 // Superusers, members of the role that made the trigger, and owners of its table.
-void require_may_manage(const char *name, const StoredTrigger &stored, Oid relid) {
+void require_may_manage(const char *label, const char *name, const StoredTrigger &stored,
+                        Oid relid) {
     if (superuser()) return;
     Oid owner = get_role_oid(stored.owner, true);
     if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return;
     if (OidIsValid(relid) && pg_class_ownercheck(relid, GetUserId())) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("must be owner of the table of event trigger \"%s\"", name)));
+                    errmsg("%s: must be owner of the table of event trigger \"%s\" to manage it",
+                           label, name)));
 }
 
 void drop_row_trigger(const char *name, Oid relid) {
@@ -201,6 +209,12 @@ void check_table(const CreateArgs &args) {
     if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("table_name: %s is not a table", qualified_table_name(args.relid))));
+    char *schema = get_namespace_name(get_rel_namespace(args.relid));
+    if (schema != nullptr && strcmp(schema, "eventhooks") == 0)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("table_name: %s belongs to pg_eventhooks and cannot be watched",
+                               qualified_table_name(args.relid)),
+                        errdetail("Events about the event tables would feed on themselves.")));
     if (!pg_class_ownercheck(args.relid, GetUserId()))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("table_name: must be owner of table %s",
@@ -235,6 +249,12 @@ void create_row_trigger(const CreateArgs &args) {
         appendStringInfo(&events, "%s%s", events.len > 0 ? " OR " : "", sql_event[op]);
     }
     if (events.len == 0) return;  // manual invocation only
+    if (get_trigger_oid(args.relid, row_trigger_name(args.name), true) != InvalidOid)
+        ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+                        errmsg("name: table %s already has a trigger named \"%s\"",
+                               qualified_table_name(args.relid), row_trigger_name(args.name)),
+                        errhint("pg_eventhooks names its row trigger after the event trigger; "
+                                "choose another name or drop that trigger.")));
     char *sql = psprintf(
         "CREATE TRIGGER %s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION eventhooks.capture_event(%s)",
         quote_identifier(row_trigger_name(args.name)), events.data,
@@ -300,7 +320,7 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
                             errmsg("name: event trigger \"%s\" already exists", args.name),
                             errhint("Pass replace => true to replace it.")));
         Oid old_relid = row_trigger_table(args.name);
-        require_may_manage(args.name, existing, old_relid);
+        require_may_manage("replace", args.name, existing, old_relid);
         drop_row_trigger(args.name, old_relid);
         delete_stored_trigger(args.name, false);  // its pending events go to the new definition
     }
@@ -336,7 +356,7 @@ Datum delete_event_trigger(FunctionCallInfo fcinfo) {
     SPI_connect();
     StoredTrigger stored = require_stored_trigger("name", name);
     Oid relid = row_trigger_table(name);
-    require_may_manage(name, stored, relid);
+    require_may_manage("name", name, stored, relid);
     drop_row_trigger(name, relid);
     delete_stored_trigger(name, true);
     SPI_finish();
@@ -350,7 +370,7 @@ Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
     SPI_connect();
     StoredTrigger stored = require_stored_trigger("name", name);
     Oid relid = row_trigger_table(name);
-    require_may_manage(name, stored, relid);
+    require_may_manage("name", name, stored, relid);
     if (!stored.enable_manual)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("name: event trigger \"%s\" does not allow manual invocation", name),
@@ -395,7 +415,7 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
                                "longer exists", id_text, trigger_name)));
-    require_may_manage(trigger_name, stored, row_trigger_table(trigger_name));
+    require_may_manage("event_id", trigger_name, stored, row_trigger_table(trigger_name));
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
         "tries = 0, next_retry_at = NULL, locked = NULL WHERE id = $1",

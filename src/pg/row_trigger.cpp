@@ -22,21 +22,24 @@ namespace eventhooks::pg {
 
 namespace {
 
-// IS DISTINCT FROM on the stored images: NULLs count, and a change that row_to_json would
-// show (1.0 -> 1.00) counts too. Types without equality (json) work as well.
-bool listened_column_changed(const ColumnList &listened, HeapTuple old_row, HeapTuple new_row,
+// IS DISTINCT FROM over the listened columns: NULLs count, values compare with the type's
+// equality; types without one (json) compare their stored images.
+bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, HeapTuple new_row,
                              TupleDesc desc) {
-    int count = listened.all ? desc->natts : listened.count;
-    for (int i = 0; i < count; i++) {
-        AttrNumber attnum = listened.all ? i + 1 : listened.attnums[i];
-        Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
-        if (att->attisdropped) continue;
+    for (int i = 0; i < trigger.compare_count; i++) {
+        const ColumnComparison &c = trigger.compare[i];
         bool old_null, new_null;
-        Datum old_value = heap_getattr(old_row, attnum, desc, &old_null);
-        Datum new_value = heap_getattr(new_row, attnum, desc, &new_null);
+        Datum old_value = heap_getattr(old_row, c.attnum, desc, &old_null);
+        Datum new_value = heap_getattr(new_row, c.attnum, desc, &new_null);
         if (old_null != new_null) return true;
         if (old_null) continue;
-        if (!datum_image_eq(old_value, new_value, att->attbyval, att->attlen)) return true;
+        if (c.by_image) {
+            Form_pg_attribute att = TupleDescAttr(desc, c.attnum - 1);
+            if (!datum_image_eq(old_value, new_value, att->attbyval, att->attlen)) return true;
+        } else if (!DatumGetBool(FunctionCall2Coll(const_cast<FmgrInfo *>(&c.equal), c.collation,
+                                                   old_value, new_value))) {
+            return true;
+        }
     }
     return false;
 }
@@ -91,7 +94,7 @@ Datum capture_event(FunctionCallInfo fcinfo) {
     TupleDesc desc = RelationGetDescr(rel);
     HeapTuple old_row = op == kInsert ? nullptr : data->tg_trigtuple;
     HeapTuple new_row = op == kInsert ? data->tg_trigtuple : op == kUpdate ? data->tg_newtuple : nullptr;
-    if (op == kUpdate && !listened_column_changed(trigger->listened[op], old_row, new_row, desc))
+    if (op == kUpdate && !listened_column_changed(*trigger, old_row, new_row, desc))
         return PointerGetDatum(nullptr);
 
     StringInfoData payload;

@@ -1,12 +1,13 @@
 // Reads and validates the session variables settings (see session_variables.hpp). The last
 // validated value is remembered, so the per-row cost is one string comparison.
-#include <nlohmann/json.hpp>
 
 #include "pg/session_variables.hpp"
 
 extern "C" {
 #include "postgres.h"
 #include "utils/guc.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 }
 
@@ -18,16 +19,31 @@ namespace {
 
 char *last_valid_value = nullptr;
 
-// Why the value is not a JSON object, or nullptr when it is one. No Postgres calls inside.
-const char *json_object_problem(const char *value) noexcept {
-    try {
-        auto parsed = nlohmann::json::parse(value);
-        return parsed.is_object() ? nullptr : "it is valid JSON but not an object";
-    } catch (const nlohmann::json::parse_error &) {
-        return "it is not valid JSON";
-    } catch (...) {
-        return "it could not be read";
+// Parses with Postgres's own jsonb input (what the payload will be stored as), reporting a
+// failure as an ERROR that names the setting.
+void require_json_object(const char *setting, const char *value) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    Datum parsed = (Datum)0;
+    PG_TRY();
+    {
+        parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(value));
     }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_context);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("setting \"%s\" must be a JSON object of session variables: %s",
+                               setting, edata->message),
+                        errdetail("Its value is: %s", value)));
+    }
+    PG_END_TRY();
+    if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(parsed)))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("setting \"%s\" must be a JSON object of session variables, not "
+                               "another JSON value", setting),
+                        errdetail("Its value is: %s", value)));
 }
 
 }  // namespace
@@ -39,13 +55,7 @@ const char *current_session_variables_json() {
         const char *value = GetConfigOption(setting, true, false);
         if (value == nullptr || value[0] == '\0') continue;
         if (last_valid_value != nullptr && strcmp(value, last_valid_value) == 0) return value;
-        const char *problem = json_object_problem(value);
-        if (problem != nullptr)
-            ereport(ERROR,
-                    (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                     errmsg("setting \"%s\" must be a JSON object of session variables, but %s",
-                            setting, problem),
-                     errdetail("Its value is: %s", value)));
+        require_json_object(setting, value);
         if (last_valid_value != nullptr) pfree(last_valid_value);
         last_valid_value = MemoryContextStrdup(TopMemoryContext, value);
         return value;

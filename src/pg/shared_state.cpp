@@ -75,7 +75,10 @@ void request_delivery_worker(Oid database_oid) {
     if (state == nullptr) return;
     SpinLockAcquire(&state->mutex);
     DeliverySlot *slot = find_slot_locked(database_oid, true);
-    if (slot != nullptr) slot->extension_missing = false;
+    if (slot != nullptr) {
+        slot->extension_missing = false;
+        slot->request_count++;
+    }
     SpinLockRelease(&state->mutex);
     wake_launcher();
 }

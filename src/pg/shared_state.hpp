@@ -20,6 +20,8 @@ struct DeliverySlot {
     Latch *worker_latch;     // set by committing backends to wake the worker
     bool extension_missing;  // the worker found no extension; start again only when asked
     bool database_dropping;  // DROP DATABASE in progress: never start a worker
+    uint32 request_count;    // bumped by each CREATE EXTENSION; a worker that saw no extension
+                             // marks it missing only if no request came since it looked
     int requests_in_flight;
     int64 events_sent;
     int64 events_failed;

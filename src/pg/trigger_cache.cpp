@@ -21,6 +21,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 }
 
 #include "core/trigger_config.hpp"
@@ -124,6 +125,25 @@ TupleDesc payload_row_type(const ColumnList &columns, Relation rel) {
     return BlessTupleDesc(desc);
 }
 
+ColumnComparison *update_comparisons(const ColumnList &listened, Relation rel, int *count) {
+    TupleDesc desc = RelationGetDescr(rel);
+    int n = listened.all ? desc->natts : listened.count;
+    auto *compare = static_cast<ColumnComparison *>(palloc0(sizeof(ColumnComparison) * (n + 1)));
+    *count = 0;
+    for (int i = 0; i < n; i++) {
+        AttrNumber attnum = listened.all ? i + 1 : listened.attnums[i];
+        Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+        if (att->attisdropped) continue;
+        ColumnComparison &c = compare[(*count)++];
+        c.attnum = attnum;
+        c.collation = att->attcollation;
+        TypeCacheEntry *type = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
+        c.by_image = !OidIsValid(type->eq_opr_finfo.fn_oid);
+        if (!c.by_image) fmgr_info_copy(&c.equal, &type->eq_opr_finfo, cache_context);
+    }
+    return compare;
+}
+
 bool has_own_row_trigger(Oid relid, const char *row_trigger_name) {
     Relation pg_trigger = table_open(TriggerRelationId, AccessShareLock);
     ScanKeyData keys[2];
@@ -181,6 +201,8 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
             entry->listened[op] = resolve_columns(listened, rel);
             entry->payload[op] = resolve_columns(payload, rel);
             entry->payload_desc[op] = payload_row_type(entry->payload[op], rel);
+            if (op == kUpdate)
+                entry->compare = update_comparisons(entry->listened[op], rel, &entry->compare_count);
             MemoryContextSwitchTo(old);
         }
     }

@@ -8,6 +8,7 @@
 extern "C" {
 #include "postgres.h"
 #include "access/tupdesc.h"
+#include "fmgr.h"
 #include "utils/relcache.h"
 }
 
@@ -24,6 +25,15 @@ struct TriggerCacheKey {
     Oid relid;               // firing relation (a partition fires with its own oid)
 };
 
+// How one listened column is compared for UPDATE: the type's default equality (IS DISTINCT
+// FROM semantics), or the stored image for types without one (json).
+struct ColumnComparison {
+    AttrNumber attnum;
+    bool by_image;
+    Oid collation;
+    FmgrInfo equal;
+};
+
 struct CachedTrigger {
     TriggerCacheKey key;
     bool found;                 // false: no configuration row (orphaned row trigger)
@@ -31,6 +41,8 @@ struct CachedTrigger {
     ColumnList listened[3];     // columns whose change fires (meaningful for UPDATE)
     ColumnList payload[3];      // columns sent in data.old / data.new
     TupleDesc payload_desc[3];  // blessed row type of a column subset, for row_to_json
+    int compare_count;          // UPDATE: the listened columns and how to compare them
+    ColumnComparison *compare;
     char *schema_name;          // of the table the event trigger was made on
     char *table_name;           //   (the partitioned table for a partition's rows)
 };
