@@ -32,7 +32,9 @@ Datum eventhooks_worker_status(PG_FUNCTION_ARGS) {
         if (name == nullptr) continue;
         Datum values[9];
         bool nulls[9] = {false};
-        values[0] = CStringGetDatum(name);
+        NameData *database_name = static_cast<NameData *>(palloc0(sizeof(NameData)));
+        namestrcpy(database_name, name);
+        values[0] = NameGetDatum(database_name);
         values[1] = Int32GetDatum(slot.worker_pid);
         nulls[1] = slot.worker_pid == 0;
         values[2] = Int32GetDatum(slot.requests_in_flight);
