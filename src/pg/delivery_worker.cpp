@@ -49,6 +49,8 @@ constexpr auto kShutdownGrace = milliseconds(1500);   // for requests in flight 
 constexpr auto kCountRefresh = milliseconds(1000);     // pending/due counts for worker_status
 constexpr auto kSlowRequest = milliseconds(1000);      // a webhook slower than this is capped
 constexpr auto kWarningInterval = std::chrono::seconds(10);
+// Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
+constexpr auto kClockMargin = milliseconds(5);
 
 volatile sig_atomic_t shutdown_requested = false;
 DeliverySlot *my_slot = nullptr;
@@ -153,6 +155,12 @@ public:
             bool refresh = now >= next_count;
             if (limit > 0 || !finished_.empty() || refresh) {
                 RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(), refresh);
+                // The database computed next_retry_at during the round; a deadline taken now
+                // (after its commit) is never earlier than that, so the claim finds it due.
+                auto recorded_at = Clock::now();
+                for (const auto &record : finished_)
+                    if (record.retry_in_ms >= 0)
+                        retry_deadlines_.push(recorded_at + milliseconds(record.retry_in_ms) + kClockMargin);
                 finished_.clear();
                 if (!round.extension_present) {
                     report_extension_missing();
@@ -164,8 +172,11 @@ public:
                     next_count = now + kCountRefresh;
                     publish_counts(round.counts);
                 }
+                // A request on a kept-alive connection can complete inside submit(): take
+                // those results now, as no socket activity will announce them.
+                collect_responses();
                 publish_in_flight();
-                if (!finished_.empty()) continue;  // immediate failures: record them now
+                if (!finished_.empty()) continue;  // record them now
             }
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
             WaitEvent event;
@@ -328,10 +339,7 @@ private:
         record.tries = request.tries_before + 1;
         record.delivered = decision.result == core::AttemptResult::Delivered;
         record.error = decision.result == core::AttemptResult::Failed;
-        if (decision.result == core::AttemptResult::RetryLater) {
-            record.retry_in_ms = decision.delay_ms;
-            retry_deadlines_.push(Clock::now() + milliseconds(decision.delay_ms));
-        }
+        if (decision.result == core::AttemptResult::RetryLater) record.retry_in_ms = decision.delay_ms;
         record.status = response.got_response ? static_cast<int>(response.status) : 0;
         record.request = request.request_log;
         record.response = response_log(response);
@@ -382,7 +390,7 @@ private:
         my_slot->events_due = counts.due;
         SpinLockRelease(&state->mutex);
         if (counts.ms_until_next_retry >= 0)
-            retry_deadlines_.push(Clock::now() + milliseconds(counts.ms_until_next_retry));
+            retry_deadlines_.push(Clock::now() + milliseconds(counts.ms_until_next_retry) + kClockMargin);
     }
 
     void report_extension_missing() {
