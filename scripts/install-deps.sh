@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(g++ make cmake pkg-config python3 curl perl
           postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libssl-dev
-          nlohmann-json3-dev libgtest-dev libipc-run-perl)
+          nlohmann-json3-dev libgtest-dev libipc-run-perl ca-certificates)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15-pgq3 nginx-light wrk linux-perf valgrind)
 fi
