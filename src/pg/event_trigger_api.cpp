@@ -30,7 +30,7 @@ extern "C" {
 #include "pg/extension_catalog.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/session_variables.hpp"
+#include "pg/event_payload.hpp"
 
 namespace eventhooks::pg {
 
@@ -366,7 +366,7 @@ Datum delete_event_trigger(FunctionCallInfo fcinfo) {
 Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
     char *name = text_arg(fcinfo, 0);
     if (name == nullptr) throw core::ConfigError("name: must not be null");
-    char *payload = jsonb_arg(fcinfo, 1);
+    Jsonb *payload = PG_ARGISNULL(1) ? nullptr : PG_GETARG_JSONB_P(1);
     SPI_connect();
     StoredTrigger stored = require_stored_trigger("name", name);
     Oid relid = row_trigger_table(name);
@@ -382,14 +382,11 @@ Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
         schema_name = get_namespace_name(get_rel_namespace(relid));
         table_name = get_rel_name(relid);
     }
-    char *event_payload = psprintf(
-        "{\"op\":\"MANUAL\",\"data\":{\"old\":null,\"new\":%s},\"session_variables\":%s}",
-        payload ? payload : "null", current_session_variables_json());
     NewEvent event;
     event.schema_name = schema_name;
     event.table_name = table_name;
     event.trigger_name = name;
-    event.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(event_payload));
+    event.payload = build_event_payload("MANUAL", nullptr, payload);
     pg_uuid_t id = write_event(event);
     SPI_finish();
     auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));

@@ -5,7 +5,11 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/genam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
@@ -58,9 +62,68 @@ void load_layout(Relation rel) {
     layout = fresh;
 }
 
-// Inserts index entries the way the executor does, so partial indexes and any index a user
-// added stay correct.
-void insert_with_indexes(Relation rel, HeapTuple tuple) {
+// Index maintenance for event_log without the executor's per-statement setup: index
+// metadata and partial-index predicates are prepared once per backend (and again after a
+// relcache invalidation of event_log), so a row costs a heap insert and one index_insert per
+// index. Indexes the fast path cannot handle (expressions, exclusion constraints, deferred
+// uniqueness) send rows through the executor's generic path instead.
+struct CachedIndex {
+    Oid oid;
+    IndexInfo *info;
+    ExprState *predicate;  // nullptr: not partial
+};
+
+struct IndexCache {
+    Oid relid = InvalidOid;
+    bool generic = false;
+    int count = 0;
+    CachedIndex *indexes = nullptr;
+    ExprContext *econtext = nullptr;
+    TupleTableSlot *slot = nullptr;
+};
+
+MemoryContext index_cache_context = nullptr;
+IndexCache index_cache;
+bool index_cache_stale = true;
+
+void on_event_log_invalidation(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == index_cache.relid) index_cache_stale = true;
+}
+
+void build_index_cache(Relation rel) {
+    if (index_cache_context == nullptr) {
+        index_cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_eventhooks event_log indexes",
+                                                    ALLOCSET_SMALL_SIZES);
+        CacheRegisterRelcacheCallback(on_event_log_invalidation, (Datum)0);
+    }
+    MemoryContextReset(index_cache_context);
+    index_cache = IndexCache{};
+    index_cache_stale = false;
+    MemoryContext old = MemoryContextSwitchTo(index_cache_context);
+    EState *estate = CreateExecutorState();  // lives (as a child context) as long as the cache
+    List *oids = RelationGetIndexList(rel);
+    index_cache.indexes = static_cast<CachedIndex *>(palloc0(sizeof(CachedIndex) * (list_length(oids) + 1)));
+    ListCell *cell;
+    foreach (cell, oids) {
+        Relation index = index_open(lfirst_oid(cell), RowExclusiveLock);
+        CachedIndex &cached = index_cache.indexes[index_cache.count++];
+        cached.oid = RelationGetRelid(index);
+        cached.info = BuildIndexInfo(index);
+        if (cached.info->ii_Expressions != NIL || cached.info->ii_ExclusionOps != nullptr ||
+            !index->rd_index->indimmediate)
+            index_cache.generic = true;
+        if (cached.info->ii_Predicate != NIL)
+            cached.predicate = ExecPrepareQual(cached.info->ii_Predicate, estate);
+        index_close(index, NoLock);
+    }
+    index_cache.econtext = CreateStandaloneExprContext();
+    index_cache.slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(rel)), &TTSOpsHeapTuple);
+    index_cache.relid = RelationGetRelid(rel);
+    MemoryContextSwitchTo(old);
+}
+
+// The executor's way: right for any index, but it prepares everything again for each row.
+void insert_generic(Relation rel, HeapTuple tuple) {
     EState *estate = CreateExecutorState();
     ResultRelInfo *result_rel = makeNode(ResultRelInfo);
     InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
@@ -73,6 +136,30 @@ void insert_with_indexes(Relation rel, HeapTuple tuple) {
     ExecCloseIndices(result_rel);
     ExecResetTupleTable(estate->es_tupleTable, false);
     FreeExecutorState(estate);
+}
+
+void insert_with_indexes(Relation rel, HeapTuple tuple) {
+    if (index_cache_stale || index_cache.relid != RelationGetRelid(rel)) build_index_cache(rel);
+    if (index_cache.generic) return insert_generic(rel, tuple);
+
+    TupleTableSlot *slot = index_cache.slot;
+    ExecStoreHeapTuple(tuple, slot, false);
+    table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, nullptr);
+    ExprContext *econtext = index_cache.econtext;
+    econtext->ecxt_scantuple = slot;
+    Datum values[INDEX_MAX_KEYS];
+    bool isnull[INDEX_MAX_KEYS];
+    for (int i = 0; i < index_cache.count; i++) {
+        const CachedIndex &cached = index_cache.indexes[i];
+        if (cached.predicate != nullptr && !ExecQual(cached.predicate, econtext)) continue;
+        Relation index = index_open(cached.oid, RowExclusiveLock);
+        FormIndexDatum(cached.info, slot, nullptr, values, isnull);
+        index_insert(index, values, isnull, &slot->tts_tid, rel,
+                     cached.info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, cached.info);
+        index_close(index, NoLock);
+    }
+    ResetExprContext(econtext);
+    ExecClearTuple(slot);
 }
 
 }  // namespace

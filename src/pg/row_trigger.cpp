@@ -13,9 +13,9 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include "pg/event_payload.hpp"
 #include "pg/event_writer.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/session_variables.hpp"
 #include "pg/trigger_cache.hpp"
 
 namespace eventhooks::pg {
@@ -44,22 +44,15 @@ bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, He
     return false;
 }
 
-// Appends the row as row_to_json renders it, limited to the payload columns.
-void append_row_json(StringInfo out, HeapTuple row, TupleDesc desc, const ColumnList &payload,
-                     TupleDesc payload_desc) {
-    Datum composite;
-    if (payload.all) {
-        composite = heap_copy_tuple_as_datum(row, desc);
-    } else {
-        Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
-        bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
-        for (int i = 0; i < payload.count; i++)
-            values[i] = heap_getattr(row, payload.attnums[i], desc, &nulls[i]);
-        HeapTuple projected = heap_form_tuple(payload_desc, values, nulls);
-        composite = heap_copy_tuple_as_datum(projected, payload_desc);
-    }
-    text *json = DatumGetTextPP(DirectFunctionCall1(row_to_json, composite));
-    appendBinaryStringInfo(out, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
+// The row as jsonb, limited to the payload columns.
+Jsonb *row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload, TupleDesc payload_desc) {
+    if (payload.all) return row_to_jsonb(heap_copy_tuple_as_datum(row, desc));
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
+    for (int i = 0; i < payload.count; i++)
+        values[i] = heap_getattr(row, payload.attnums[i], desc, &nulls[i]);
+    HeapTuple projected = heap_form_tuple(payload_desc, values, nulls);
+    return row_to_jsonb(heap_copy_tuple_as_datum(projected, payload_desc));
 }
 
 Datum capture_event(FunctionCallInfo fcinfo) {
@@ -97,27 +90,16 @@ Datum capture_event(FunctionCallInfo fcinfo) {
     if (op == kUpdate && !listened_column_changed(*trigger, old_row, new_row, desc))
         return PointerGetDatum(nullptr);
 
-    StringInfoData payload;
-    initStringInfo(&payload);
-    appendStringInfo(&payload, "{\"op\":\"%s\",\"data\":{\"old\":", op_name);
-    if (old_row != nullptr)
-        append_row_json(&payload, old_row, desc, trigger->payload[op], trigger->payload_desc[op]);
-    else
-        appendStringInfoString(&payload, "null");
-    appendStringInfoString(&payload, ",\"new\":");
-    if (new_row != nullptr)
-        append_row_json(&payload, new_row, desc, trigger->payload[op], trigger->payload_desc[op]);
-    else
-        appendStringInfoString(&payload, "null");
-    appendStringInfoString(&payload, "},\"session_variables\":");
-    appendStringInfoString(&payload, current_session_variables_json());
-    appendStringInfoChar(&payload, '}');
+    const ColumnList &columns = trigger->payload[op];
+    TupleDesc payload_desc = trigger->payload_desc[op];
+    Jsonb *old_json = old_row ? row_payload(old_row, desc, columns, payload_desc) : nullptr;
+    Jsonb *new_json = new_row ? row_payload(new_row, desc, columns, payload_desc) : nullptr;
 
     NewEvent event;
     event.schema_name = trigger->schema_name;
     event.table_name = trigger->table_name;
     event.trigger_name = name;
-    event.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload.data));
+    event.payload = build_event_payload(op_name, old_json, new_json);
     write_event(event);
     return PointerGetDatum(nullptr);
 }

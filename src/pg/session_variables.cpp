@@ -1,5 +1,5 @@
 // Reads and validates the session variables settings (see session_variables.hpp). The last
-// validated value is remembered, so the per-row cost is one string comparison.
+// value is remembered with its parsed form, so the per-row cost is one string comparison.
 
 #include "pg/session_variables.hpp"
 
@@ -17,11 +17,12 @@ namespace eventhooks::pg {
 
 namespace {
 
-char *last_valid_value = nullptr;
+char *last_value = nullptr;
+Jsonb *last_parsed = nullptr;
 
 // Parses with Postgres's own jsonb input (what the payload will be stored as), reporting a
 // failure as an ERROR that names the setting.
-void require_json_object(const char *setting, const char *value) {
+Jsonb *parse_json_object(const char *setting, const char *value) {
     MemoryContext caller_context = CurrentMemoryContext;
     Datum parsed = (Datum)0;
     PG_TRY();
@@ -44,23 +45,33 @@ void require_json_object(const char *setting, const char *value) {
                         errmsg("setting \"%s\" must be a JSON object of session variables, not "
                                "another JSON value", setting),
                         errdetail("Its value is: %s", value)));
+    return DatumGetJsonbP(parsed);
 }
 
 }  // namespace
 
-const char *current_session_variables_json() {
+const Jsonb *current_session_variables() {
     static const char *const settings[] = {"eventhooks.session_variables", "hasura.user",
                                            "request.jwt.claims"};
     for (const char *setting : settings) {
         const char *value = GetConfigOption(setting, true, false);
         if (value == nullptr || value[0] == '\0') continue;
-        if (last_valid_value != nullptr && strcmp(value, last_valid_value) == 0) return value;
-        require_json_object(setting, value);
-        if (last_valid_value != nullptr) pfree(last_valid_value);
-        last_valid_value = MemoryContextStrdup(TopMemoryContext, value);
-        return value;
+        if (last_value != nullptr && strcmp(value, last_value) == 0) return last_parsed;
+        Jsonb *parsed = parse_json_object(setting, value);
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        Jsonb *kept = static_cast<Jsonb *>(palloc(VARSIZE(parsed)));
+        memcpy(kept, parsed, VARSIZE(parsed));
+        char *kept_value = pstrdup(value);
+        MemoryContextSwitchTo(old);
+        if (last_value != nullptr) {
+            pfree(last_value);
+            pfree(last_parsed);
+        }
+        last_value = kept_value;
+        last_parsed = kept;
+        return last_parsed;
     }
-    return "null";
+    return nullptr;
 }
 
 }  // namespace eventhooks::pg

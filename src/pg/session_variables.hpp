@@ -2,10 +2,15 @@
 // else request.jwt.claims, else null. Read at the time of the row change.
 #pragma once
 
+extern "C" {
+#include "postgres.h"
+#include "utils/jsonb.h"
+}
+
 namespace eventhooks::pg {
 
-// JSON text to splice into the payload ("null" when none is set). ERROR naming the setting
-// when its value is not a JSON object.
-const char *current_session_variables_json();
+// The current session variables as a jsonb object, or nullptr when none is set. ERROR naming
+// the setting when its value is not a JSON object.
+const Jsonb *current_session_variables();
 
 }  // namespace eventhooks::pg
