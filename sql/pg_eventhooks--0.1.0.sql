@@ -30,8 +30,8 @@ CREATE TABLE eventhooks.event_triggers (
     CONSTRAINT event_triggers_one_webhook CHECK ((webhook IS NULL) <> (webhook_from_env IS NULL))
 );
 
--- Hasura-compatible event table. fillfactor leaves room on each page so that the worker's
--- claim (which only sets "locked") is a HOT update that touches no index.
+-- Hasura-compatible event table. The delivery worker keeps its claims in memory (one worker per
+-- database), so "locked" stays NULL; it is kept for compatibility.
 CREATE TABLE eventhooks.event_log (
     id            uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
     schema_name   text NOT NULL,
@@ -45,7 +45,7 @@ CREATE TABLE eventhooks.event_log (
     locked        timestamptz,
     next_retry_at timestamptz,
     archived      boolean NOT NULL DEFAULT false
-) WITH (fillfactor = 70);
+);
 
 -- The delivery worker's claim query scans this: pending events in id (= time) order.
 -- Delivered, failed and archived events drop out of it, so it stays small.

@@ -42,24 +42,24 @@ const char *const kRecordSql =
     "INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, response) "
     "SELECT id, trigger_name, NULLIF(status, 0), request, response FROM r WHERE NOT r.archive";
 
+// Claiming writes nothing: one worker serves a database, and it keeps the events it has in
+// flight in memory and passes them here ($3) to be skipped. A claim thus costs no WAL and no
+// commit flush before the request goes out, and a crashed worker leaves nothing locked: its
+// successor simply finds those events pending and sends them again (at-least-once).
 const char *const kClaimSql =
-    "WITH due AS ("
-    "  SELECT id, trigger_name FROM eventhooks.event_log"
-    "  WHERE NOT delivered AND NOT error AND NOT archived AND locked IS NULL"
-    "    AND (next_retry_at IS NULL OR next_retry_at <= now())"
-    "    AND trigger_name <> ALL ($2)"
-    "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-    "UPDATE eventhooks.event_log e SET locked = now() "
-    "FROM due LEFT JOIN eventhooks.event_triggers t ON t.name = due.trigger_name "
-    "WHERE e.id = due.id "
-    "RETURNING e.id::text, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "
+    "SELECT e.id::text, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "
     "  to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, "
-    "  t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text";
+    "  t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text "
+    "FROM eventhooks.event_log e LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
+    "WHERE NOT e.delivered AND NOT e.error AND NOT e.archived "
+    "  AND (e.next_retry_at IS NULL OR e.next_retry_at <= now()) "
+    "  AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
+    "ORDER BY e.id LIMIT $1";
 
 const char *const kCountSql =
     "SELECT count(*), "
-    "  count(*) FILTER (WHERE locked IS NULL AND (next_retry_at IS NULL OR next_retry_at <= now())), "
-    "  (extract(epoch FROM min(next_retry_at) FILTER (WHERE locked IS NULL AND next_retry_at > now()) "
+    "  count(*) FILTER (WHERE next_retry_at IS NULL OR next_retry_at <= now()), "
+    "  (extract(epoch FROM min(next_retry_at) FILTER (WHERE next_retry_at > now()) "
     "     - pg_catalog.clock_timestamp()) * 1000)::bigint "
     "FROM eventhooks.event_log WHERE NOT delivered AND NOT error AND NOT archived";
 
@@ -103,8 +103,15 @@ bool lock_extension() {
     return OidIsValid(get_extension_oid("pg_eventhooks", true));
 }
 
+Datum text_array(int count, const char *const *items) {
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
+    for (int i = 0; i < count; i++) values[i] = CStringGetTextDatum(items[i]);
+    return PointerGetDatum(construct_array(values, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 void run_round_in_transaction(const char *records_json, int claim_limit, int excluded_count,
-                              const char *const *excluded, bool refresh_counts,
+                              const char *const *excluded, int in_flight_count,
+                              const char *const *in_flight, bool refresh_counts,
                               MemoryContext context, RawRound *out) {
     begin_transaction("pg_eventhooks: record results and claim events");
     out->extension_present = lock_extension();
@@ -119,13 +126,10 @@ void run_round_in_transaction(const char *records_json, int claim_limit, int exc
             elog(ERROR, "pg_eventhooks: recording delivery results failed");
     }
     if (claim_limit > 0) {
-        Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * (excluded_count + 1)));
-        for (int i = 0; i < excluded_count; i++) names[i] = CStringGetTextDatum(excluded[i]);
-        Oid types[2] = {INT4OID, TEXTARRAYOID};
-        Datum values[2] = {Int32GetDatum(claim_limit),
-                           PointerGetDatum(construct_array(names, excluded_count, TEXTOID, -1,
-                                                           false, TYPALIGN_INT))};
-        if (SPI_execute_with_args(kClaimSql, 2, types, values, nullptr, false, 0) < 0)
+        Oid types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+        Datum values[3] = {Int32GetDatum(claim_limit), text_array(excluded_count, excluded),
+                           text_array(in_flight_count, in_flight)};
+        if (SPI_execute_with_args(kClaimSql, 3, types, values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
         out->rows = SPI_processed;
         out->cells = static_cast<char **>(
@@ -163,23 +167,9 @@ MemoryContext round_context() {
 
 }  // namespace
 
-int64_t release_stale_claims() {
-    int64_t released = 0;
-    call_postgres([&]() {
-        begin_transaction("pg_eventhooks: release stale claims");
-        if (lock_extension()) {
-            if (SPI_execute("UPDATE eventhooks.event_log SET locked = NULL WHERE locked IS NOT NULL",
-                            false, 0) < 0)
-                elog(ERROR, "pg_eventhooks: releasing stale claims failed");
-            released = SPI_processed;
-        }
-        end_transaction();
-    });
-    return released;
-}
-
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
-                      const std::vector<std::string> &excluded_triggers, bool refresh_counts) {
+                      const std::vector<std::string> &excluded_triggers,
+                      const std::vector<std::string> &in_flight_ids, bool refresh_counts) {
     std::string records_json;
     if (!records.empty()) {
         records_json.reserve(records.size() * 1024);
@@ -200,6 +190,8 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     }
     std::vector<const char *> excluded;
     for (const auto &name : excluded_triggers) excluded.push_back(name.c_str());
+    std::vector<const char *> in_flight;
+    for (const auto &id : in_flight_ids) in_flight.push_back(id.c_str());
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
@@ -207,9 +199,11 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     const char *records_arg = records.empty() ? nullptr : records_json.c_str();
     const char *const *excluded_arg = excluded.data();
     int excluded_count = static_cast<int>(excluded.size());
+    const char *const *in_flight_arg = in_flight.data();
+    int in_flight_count = static_cast<int>(in_flight.size());
     call_postgres([&]() {
         run_round_in_transaction(records_arg, claim_limit, excluded_count, excluded_arg,
-                                 refresh_counts, context, &raw);
+                                 in_flight_count, in_flight_arg, refresh_counts, context, &raw);
     });
 
     RoundResult result;

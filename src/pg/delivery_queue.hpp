@@ -1,6 +1,5 @@
-// The delivery worker's transactions on eventhooks.event_log: release what a dead predecessor
-// held, record finished attempts and claim the next due events (one short transaction each
-// round, never open across network I/O).
+// The delivery worker's transactions on eventhooks.event_log: record finished attempts and
+// claim the next due events (one short transaction each round, never open across network I/O).
 #pragma once
 
 #include <cstdint>
@@ -51,12 +50,12 @@ struct RoundResult {
     bool counts_refreshed = false;
 };
 
-// Makes events claimed by a dead worker claimable again. Returns how many.
-int64_t release_stale_claims();
-
 // One transaction: writes `records`, then claims up to `claim_limit` due events (0: none) of
-// triggers not in `excluded_triggers`. With refresh_counts, also counts pending/due events.
+// triggers not in `excluded_triggers`, skipping the events in flight (`in_flight_ids`: the
+// worker's claims live in its memory, see kClaimSql). With refresh_counts, also counts
+// pending/due events.
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
-                      const std::vector<std::string> &excluded_triggers, bool refresh_counts);
+                      const std::vector<std::string> &excluded_triggers,
+                      const std::vector<std::string> &in_flight_ids, bool refresh_counts);
 
 }  // namespace eventhooks::pg

@@ -131,10 +131,6 @@ public:
     DeliveryLoop() : http_(client_options()) {}
 
     void run() {
-        int64_t released = release_stale_claims();
-        if (released > 0)
-            ereport(LOG, (errmsg("pg_eventhooks: released %lld events claimed by a previous worker",
-                                 static_cast<long long>(released))));
         WaitEventSet *wait_set = CreateWaitEventSet(TopMemoryContext, 3);
         AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
         AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
@@ -154,7 +150,8 @@ public:
             int limit = want_claim ? std::min(guc_fetch_batch_size, capacity) : 0;
             bool refresh = now >= next_count;
             if (limit > 0 || !finished_.empty() || refresh) {
-                RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(), refresh);
+                RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(),
+                                              in_flight_ids(), refresh);
                 // The database computed next_retry_at during the round; a deadline taken now
                 // (after its commit) is never earlier than that, so the claim finds it due.
                 auto recorded_at = Clock::now();
@@ -227,6 +224,13 @@ private:
         long curl_ms = http_.timeout_ms();
         if (curl_ms >= 0) ms = std::min(ms, curl_ms);
         return ms;
+    }
+
+    std::vector<std::string> in_flight_ids() const {
+        std::vector<std::string> ids;
+        ids.reserve(in_flight_.size());
+        for (const auto &[tag, request] : in_flight_) ids.push_back(request.event_id);
+        return ids;
     }
 
     // Triggers whose webhook is slow and already holds its share of the request slots: their
@@ -412,7 +416,7 @@ private:
             collect_responses();
         }
         collect_responses();
-        if (!finished_.empty()) run_round(finished_, 0, {}, false);
+        if (!finished_.empty()) run_round(finished_, 0, {}, {}, false);
         finished_.clear();
     }
 
