@@ -477,6 +477,8 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     before_shmem_exit(release_slot, (Datum)0);
 
     BackgroundWorkerInitializeConnectionByOid(database_oid, InvalidOid, 0);
+    // The worker runs as a superuser: resolve nothing through schemas users can create in.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
     char *database_name = nullptr;
     if (!extension_installed(&database_name)) {
         mark_extension_missing();

@@ -35,6 +35,7 @@ struct WorkerHandle {
     Oid database_oid;
     BackgroundWorkerHandle *handle;
     TimestampTz started_at;
+    bool start_failed;  // warned once; warn again only after a success
 };
 
 WorkerHandle handles[kMaxDatabases];
@@ -80,6 +81,7 @@ WorkerHandle *handle_for(Oid database_oid, bool create) {
     free_handle->database_oid = database_oid;
     free_handle->handle = nullptr;
     free_handle->started_at = 0;
+    free_handle->start_failed = false;
     return free_handle;
 }
 
@@ -107,12 +109,17 @@ void start_worker(WorkerHandle *h) {
     worker.bgw_main_arg = ObjectIdGetDatum(h->database_oid);
     worker.bgw_notify_pid = MyProcPid;
     h->started_at = GetCurrentTimestamp();
-    if (!RegisterDynamicBackgroundWorker(&worker, &h->handle)) {
-        h->handle = nullptr;
+    if (RegisterDynamicBackgroundWorker(&worker, &h->handle)) {
+        h->start_failed = false;
+        return;
+    }
+    h->handle = nullptr;
+    if (!h->start_failed)
         ereport(WARNING, (errmsg("pg_eventhooks: could not start a delivery worker for database %u",
                                  h->database_oid),
-                          errhint("Raise max_worker_processes.")));
-    }
+                          errhint("Raise max_worker_processes: it must leave room for one "
+                                  "pg_eventhooks worker per database with the extension.")));
+    h->start_failed = true;
 }
 
 // One pass: start what should run, forget what no longer exists. Returns ms until the next
