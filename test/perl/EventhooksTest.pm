@@ -50,7 +50,7 @@ use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node);
+our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node poll_sql);
 
 my $RECEIVER_PY =
   File::Spec->catfile(dirname(abs_path(__FILE__)), '..', 'receiver', 'receiver.py');
@@ -222,6 +222,23 @@ plus C<conf> lines, then started.  Does not CREATE EXTENSION.  Options:
 The test script must C<use PostgreSQL::Test::Cluster;> itself.
 
 =cut
+
+# poll_sql($node, $sql, $expected, $timeout = 20, $dbname = 'postgres'): runs $sql every
+# 100 ms until its result equals $expected (or matches it, when $expected is a qr//) or the
+# timeout passes. Returns the last result, so that a failing is() shows what was seen.
+sub poll_sql
+{
+	my ($node, $sql, $expected, $timeout, $dbname) = @_;
+	my $deadline = time() + ($timeout // 20);
+	my $last;
+	while (1)
+	{
+		$last = $node->safe_psql($dbname // 'postgres', $sql);
+		return $last if ref $expected ? $last =~ $expected : $last eq $expected;
+		return $last if time() > $deadline;
+		select(undef, undef, undef, 0.1);
+	}
+}
 
 sub new_eventhooks_node
 {

@@ -31,21 +31,6 @@ my $node = new_eventhooks_node('delivery',
 
 sub sq { return $node->safe_psql('postgres', $_[0]); }
 
-# Polls $sql until it returns $expected or $timeout seconds pass; returns the
-# last value (so the caller's is() shows what was seen on failure).
-sub poll_sql
-{
-	my ($sql, $expected, $timeout) = @_;
-	my $deadline = time() + ($timeout // 20);
-	my $last;
-	while (1)
-	{
-		$last = sq($sql);
-		return $last if $last eq $expected;
-		return $last if time() > $deadline;
-		usleep(100_000);
-	}
-}
 
 # Decoded JSON bodies of the requests received on $path (in order of receipt).
 sub bodies
@@ -55,25 +40,11 @@ sub bodies
 	  @{ $recv->requests(path => $path) };
 }
 
-# Like poll_sql, until the result matches $re.
-sub poll_sql_like
-{
-	my ($sql, $re, $timeout) = @_;
-	my $deadline = time() + ($timeout // 20);
-	my $last;
-	while (1)
-	{
-		$last = sq($sql);
-		return $last if $last =~ $re;
-		return $last if time() > $deadline;
-		usleep(100_000);
-	}
-}
 
 sub sql_quote { my $s = shift; $s =~ s/'/''/g; return "'$s'"; }
 
 sq('CREATE EXTENSION pg_eventhooks');
-my $worker_pid = poll_sql_like(
+my $worker_pid = poll_sql($node, 
 	q{SELECT coalesce(pid::text, '') FROM eventhooks.worker_status
 	  WHERE database_name = current_database()}, qr/^\d+$/, 10);
 like($worker_pid, qr/^\d+$/, 'worker_status shows a delivery worker pid for this database');
@@ -179,7 +150,7 @@ is_deeply(\%seen_op, { INSERT => 1, UPDATE => 1, DELETE => 1, MANUAL => 1 },
 is(scalar(grep { $json->decode(Encode::encode('UTF-8', $_->{body}))->{id} eq $manual_id } @$reqs),
 	1, 'MANUAL request carries the id returned by invoke_event_trigger');
 
-is( poll_sql(
+is( poll_sql($node, 
 		q{SELECT count(*) FILTER (WHERE delivered AND NOT error AND tries = 1 AND locked IS NULL)
 		  || '/' || count(*) FROM eventhooks.event_log WHERE trigger_name = 'basic'}, '4/4'),
 	'4/4', 'event_log: all four delivered, tries = 1, not locked');
@@ -216,7 +187,7 @@ unlike(sq(q{SELECT string_agg(request::text || response::text, ' ') FROM eventho
 	qr/env-header-value-1234/, 'env header value never stored in the invocation log');
 
 # worker_status counts
-my $sent_after = poll_sql(
+my $sent_after = poll_sql($node, 
 	qq{SELECT events_sent >= $sent_events + 4 FROM eventhooks.worker_status
 	   WHERE database_name = current_database()}, 't', 5);
 is($sent_after, 't', 'worker_status.events_sent increased by the deliveries');
@@ -247,7 +218,7 @@ is($json->decode(Encode::encode('UTF-8', $envreq->{body}))->{trigger}{name}, 'en
 
 for my $t (qw(env_url_unset env_header_unset))
 {
-	is( poll_sql(
+	is( poll_sql($node, 
 			qq{SELECT error AND NOT delivered FROM eventhooks.event_log
 			   WHERE trigger_name = '$t'}, 't', 10),
 		't', "$t: event failed (error = true, retries 0)");
@@ -284,7 +255,7 @@ SELECT eventhooks.create_event_trigger(
   enable_manual => true);
 });
 my $big1 = sq(q{SELECT eventhooks.invoke_event_trigger('big', '{"n": 1}')});
-is( poll_sql(
+is( poll_sql($node, 
 		qq{SELECT length(response->>'body') || ' ' || (response->>'body_truncated') || ' ' || status
 		   FROM eventhooks.event_invocation_logs WHERE event_id = '$big1'}, '1024 true 200', 10),
 	'1024 true 200', 'response body capped at http_response_max_bytes (1kB), body_truncated true');
@@ -301,7 +272,7 @@ while (time() < $deadline)
 {
 	$tries++;
 	my $id = sq(q{SELECT eventhooks.invoke_event_trigger('big', '{"n": 2}')});
-	$len = poll_sql(
+	$len = poll_sql($node, 
 		qq{SELECT coalesce(length(response->>'body') || ' ' || (response->>'body_truncated'), 'none')
 		   FROM eventhooks.event_invocation_logs RIGHT JOIN (SELECT 1) x ON event_id = '$id'},
 		'100 true', 5);
@@ -341,7 +312,7 @@ cmp_ok($last_fast - $t0, '<', 2.0,
 is( sq(q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'slow'}),
 	'0', 'slow events not yet delivered when the fast ones arrived')
   if time() - $t_slow < 4.5;
-is( poll_sql(
+is( poll_sql($node, 
 		q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'slow'},
 		'60', 20),
 	'60', 'all slow events delivered in the end');
@@ -350,7 +321,7 @@ is($recv->count(path => '/slow'), 60, 'each slow event sent once');
 is( sq(q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'fast'}),
 	'5', 'fast events delivered');
 
-is( poll_sql(
+is( poll_sql($node, 
 		qq{SELECT events_sent >= $sent_events + 4 + 1 + 1 + 65 FROM eventhooks.worker_status
 		   WHERE database_name = current_database()}, 't', 5),
 	't', 'worker_status.events_sent keeps counting');

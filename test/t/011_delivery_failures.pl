@@ -27,21 +27,6 @@ my $node = new_eventhooks_node('failures', conf => ["eventhooks.poll_interval = 
 
 sub sq { return $node->safe_psql('postgres', $_[0]); }
 
-# Polls $sql until it returns $expected (or matches it, for a qr//) or $timeout
-# seconds pass; returns the last value so that the caller's is() shows it.
-sub poll_sql
-{
-	my ($sql, $expected, $timeout) = @_;
-	my $deadline = time() + ($timeout // 20);
-	my $last;
-	while (1)
-	{
-		$last = sq($sql);
-		return $last if ref $expected ? $last =~ $expected : $last eq $expected;
-		return $last if time() > $deadline;
-		usleep(100_000);
-	}
-}
 
 sub bodies
 {
@@ -83,7 +68,7 @@ sub state_of
 
 sq('CREATE EXTENSION pg_eventhooks');
 like(
-	poll_sql(
+	poll_sql($node, 
 		q{SELECT coalesce(pid::text, '') FROM eventhooks.worker_status
 		  WHERE database_name = current_database()}, qr/^\d+$/, 10),
 	qr/^\d+$/, 'delivery worker running');
@@ -112,7 +97,7 @@ for my $i (1 .. 10)
 {
 	my $t0 = time();
 	my $id = invoke('prompt', qq({"i": $i}));
-	my $st = poll_sql(qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$id'}, 't', 2);
+	my $st = poll_sql($node, qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$id'}, 't', 2);
 	next if $st eq 't';
 	my ($req) = grep { $_->{body} =~ /\Q$id\E/ } @{ $recv->requests(path => '/prompt') };
 	push @late_records,
@@ -122,7 +107,7 @@ for my $i (1 .. 10)
 is(scalar(@late_records), 0,
 	'ten events answered 200 at once: each marked delivered within 2 s of its commit'
 	  . (@late_records ? " (@late_records)" : ''));
-is(poll_sql(q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'prompt'}, '10', 15),
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'prompt'}, '10', 15),
 	'10', 'prompt: all ten delivered in the end');
 is($recv->count(path => '/prompt'), 10, 'prompt: each sent once');
 
@@ -133,7 +118,7 @@ $recv->set_rule('/r500', status => 500, body => 'server broke');
 make_trigger('r500', $recv->url('/r500'), '{"num_retries": 2, "interval_sec": 1}');
 my $r500 = invoke('r500');
 ok($recv->wait_for_count(3, path => '/r500', timeout => 15), 'r500: three attempts arrive');
-is(poll_sql(qq{SELECT error || '/' || delivered || '/' || tries FROM eventhooks.event_log WHERE id = '$r500'},
+is(poll_sql($node, qq{SELECT error || '/' || delivered || '/' || tries FROM eventhooks.event_log WHERE id = '$r500'},
 		'true/false/3', 10),
 	'true/false/3', 'r500: error = true, delivered = false, tries = 3');
 is_deeply([ map { $_->{delivery_info} } bodies('/r500') ],
@@ -158,7 +143,7 @@ $recv->set_rule('/spacing', status => 500);
 make_trigger('spacing', $recv->url('/spacing'), '{"num_retries": 6, "interval_sec": 1}');
 my $sp = invoke('spacing');
 ok($recv->wait_for_count(7, path => '/spacing', timeout => 30), 'spacing: seven attempts arrive');
-is(poll_sql(qq{SELECT error || '/' || tries FROM eventhooks.event_log WHERE id = '$sp'}, 'true/7', 10),
+is(poll_sql($node, qq{SELECT error || '/' || tries FROM eventhooks.event_log WHERE id = '$sp'}, 'true/7', 10),
 	'true/7', 'spacing: error after 7 tries');
 @g = gaps('/spacing');
 my @late = grep { $_ < 0.9 || $_ >= 1.5 } @g;
@@ -172,7 +157,7 @@ $recv->set_rule('/ff', fail_first => 2, fail_status => 502, status => 200);
 make_trigger('ff', $recv->url('/ff'), '{"num_retries": 3, "interval_sec": 1}');
 my $ff = invoke('ff');
 ok($recv->wait_for_count(3, path => '/ff', timeout => 15), 'ff: third attempt arrives');
-is(poll_sql(qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ff'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ff'},
 		'true/false/3', 10),
 	'true/false/3', 'ff: delivered on the 3rd attempt (tries = 3)');
 is(sq(qq{SELECT string_agg(status::text, ',' ORDER BY created_at) FROM eventhooks.event_invocation_logs
@@ -191,7 +176,7 @@ $recv->set_rule('/timeout', delay_ms => 3000);
 make_trigger('timeout', $recv->url('/timeout'), '{"num_retries": 0, "timeout_sec": 1}');
 my $t_start = time();
 my $to = invoke('timeout');
-is(poll_sql(qq{SELECT error || '/' || delivered || '/' || tries FROM eventhooks.event_log WHERE id = '$to'},
+is(poll_sql($node, qq{SELECT error || '/' || delivered || '/' || tries FROM eventhooks.event_log WHERE id = '$to'},
 		'true/false/1', 10),
 	'true/false/1', 'timeout: event failed after one attempt');
 cmp_ok(time() - $t_start, '<', 2.9, 'timeout: failure recorded before the receiver answered');
@@ -209,7 +194,7 @@ $recv->set_rule('/ra', fail_first => 1, fail_status => 503, retry_after => '1', 
 make_trigger('ra', $recv->url('/ra'), '{"num_retries": 0, "interval_sec": 30}');
 my $ra = invoke('ra');
 ok($recv->wait_for_count(2, path => '/ra', timeout => 10), 'Retry-After: sent once more');
-is(poll_sql(qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ra'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ra'},
 		'true/false/2', 10),
 	'true/false/2', 'Retry-After: delivered on the extra attempt');
 @g = gaps('/ra');
@@ -222,7 +207,7 @@ $recv->set_rule('/ra2', status => 503, retry_after => '1');
 make_trigger('ra2', $recv->url('/ra2'), '{"num_retries": 0, "interval_sec": 30}');
 my $ra2 = invoke('ra2');
 ok($recv->wait_for_count(2, path => '/ra2', timeout => 10), 'Retry-After twice: second attempt');
-is(poll_sql(qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ra2'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$ra2'},
 		'false/true/2', 10),
 	'false/true/2', 'Retry-After twice: error after the extra attempt');
 stays_at(2, '/ra2', 2.5, 'Retry-After twice: no third attempt');
@@ -259,7 +244,7 @@ if ($redir_pid == 0)
 close $redir;
 make_trigger('redir', "http://127.0.0.1:$redir_port/hook", '{"num_retries": 0}');
 my $rd = invoke('redir');
-is(poll_sql(qq{SELECT delivered || '/' || error FROM eventhooks.event_log WHERE id = '$rd'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error FROM eventhooks.event_log WHERE id = '$rd'},
 		'false/true', 10),
 	'false/true', '302: a failure (error = true)');
 is(sq(qq{SELECT status || ':' || (response->>'body') FROM eventhooks.event_invocation_logs WHERE event_id = '$rd'}),
@@ -274,7 +259,7 @@ waitpid($redir_pid, 0);
 $recv->set_rule('/e404', status => 404, body => 'no such hook');
 make_trigger('e404', $recv->url('/e404'), '{"num_retries": 0}');
 my $e404 = invoke('e404', '{"n": 404}');
-is(poll_sql(qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$e404'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$e404'},
 		'false/true/1', 10),
 	'false/true/1', '404: error after one attempt');
 is(sq(qq{SELECT status || ':' || (response->>'status') || ':' || (response->>'body') || ':' || (response->>'body_truncated')
@@ -284,7 +269,7 @@ is(sq(qq{SELECT status || ':' || (response->>'status') || ':' || (response->>'bo
 $recv->set_rule('/e404', status => 200);
 sq(qq{SELECT eventhooks.redeliver_event('$e404')});
 ok($recv->wait_for_count(2, path => '/e404', timeout => 10), 'redeliver_event: sent again');
-is(poll_sql(qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$e404'},
+is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$e404'},
 		'true/false/1', 10),
 	'true/false/1', 'redeliver_event: delivered, tries reset (1)');
 my @rb = bodies('/e404');
@@ -298,7 +283,7 @@ my $huge = 'y' x (70 * 1024);
 $recv->set_rule('/e503', status => 503, body => $huge);
 make_trigger('e503', $recv->url('/e503'), '{"num_retries": 0}');
 my $e503 = invoke('e503');
-is(poll_sql(qq{SELECT error FROM eventhooks.event_log WHERE id = '$e503'}, 't', 10),
+is(poll_sql($node, qq{SELECT error FROM eventhooks.event_log WHERE id = '$e503'}, 't', 10),
 	't', '503: error');
 is(sq(qq{SELECT status || ':' || length(response->>'body') || ':' || (response->>'body_truncated')
          FROM eventhooks.event_invocation_logs WHERE event_id = '$e503'}),
@@ -314,7 +299,7 @@ make_trigger('doomed', $recv->url('/doomed'), '{"num_retries": 5, "interval_sec"
 make_trigger('canary', $recv->url('/canary'), '{}');
 my @doomed = map { invoke('doomed', qq({"n": $_})) } 1 .. 3;
 ok($recv->wait_for_count(3, path => '/doomed', timeout => 10), 'doomed: first attempts failed');
-is(poll_sql(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'doomed'
+is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'doomed'
               AND tries = 1 AND locked IS NULL AND next_retry_at IS NOT NULL AND NOT delivered AND NOT error},
 		'3', 15),
 	'3', 'doomed: three events pending, waiting for a retry');
@@ -327,7 +312,7 @@ sq(q{UPDATE eventhooks.event_log SET next_retry_at = now() - interval '1 second'
      WHERE trigger_name = 'doomed'});
 my $canary = invoke('canary');
 ok($recv->wait_for_count(1, path => '/canary', timeout => 10), 'canary delivered (claim round ran)');
-is(poll_sql(qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$canary'}, 't', 10), 't',
+is(poll_sql($node, qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$canary'}, 't', 10), 't',
 	'canary recorded');
 is($recv->count(path => '/doomed'), 3, 'doomed: nothing sent after delete');
 is(state_of('doomed'), 'false/false/1/true,false/false/1/true,false/false/1/true',
@@ -344,7 +329,7 @@ is(sq(qq{SELECT delivered || '/' || error || '/' || tries || '/' || archived FRO
 	'false/false/0/true', 'doomed2: event archived with its trigger');
 my $canary2 = invoke('canary');
 ok($recv->wait_for_count(2, path => '/canary', timeout => 10), 'second canary delivered');
-is(poll_sql(qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$canary2'}, 't', 10), 't',
+is(poll_sql($node, qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$canary2'}, 't', 10), 't',
 	'second canary recorded');
 is($recv->count(path => '/doomed2'), 0, 'doomed2: never sent');
 
@@ -356,7 +341,7 @@ my $port = $down->port;
 $down->stop;
 make_trigger('downup', "http://127.0.0.1:$port/du", '{"num_retries": 8, "interval_sec": 1}');
 my @du = map { invoke('downup', qq({"n": $_})) } 1 .. 3;
-is(poll_sql(q{SELECT count(DISTINCT event_id) FROM eventhooks.event_invocation_logs
+is(poll_sql($node, q{SELECT count(DISTINCT event_id) FROM eventhooks.event_invocation_logs
               WHERE trigger_name = 'downup' AND status IS NULL AND response->>'error' ILIKE '%connection refused%'},
 		'3', 10),
 	'3', 'down: each event had an attempt failing with "connection refused"');
@@ -364,7 +349,7 @@ is(sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'downup' 
 	'3', 'down: events still pending');
 my $up = start_receiver(port => $port, quiet => 1);
 ok($up->wait_for_count(3, path => '/du', timeout => 15), 'up: events arrive once the receiver is back');
-is(poll_sql(q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'downup'},
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'downup'},
 		'3', 10),
 	'3', 'up: all delivered');
 is_deeply([ sort(event_ids_received($up, path => '/du')) ], [ sort @du ],
