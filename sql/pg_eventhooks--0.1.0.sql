@@ -25,7 +25,6 @@ CREATE TABLE eventhooks.event_triggers (
     retry_conf       jsonb NOT NULL DEFAULT '{}',
     signing          jsonb,
     owner            name NOT NULL,
-    paused           boolean NOT NULL DEFAULT false,
     created_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT event_triggers_one_webhook CHECK ((webhook IS NULL) <> (webhook_from_env IS NULL))
 );
