@@ -53,12 +53,13 @@ trap bench_cleanup EXIT
 echo "# enqueue benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "command: bench/enqueue.sh $*  (duration=${duration}s rounds=$rounds clients=\"$clients_list\" bulk_rows=$bulk_rows bulk_rounds=$bulk_rounds)"
 machine_line
+build_line
 # Autovacuum off so that it does not fire in the middle of one run and not another; every run
 # starts from an emptied, vacuumed table and a checkpoint instead.
 start_cluster 0 "autovacuum = off"
 echo "cluster: fsync=on synchronous_commit=on shared_buffers=1GB max_wal_size=16GB autovacuum=off, no shared_preload_libraries"
 
-create_enqueue_configs
+create_enqueue_configs >/dev/null
 
 
 reset_tables() {
@@ -80,7 +81,7 @@ events_recorded() {
     esac
 }
 
-declare -A tps wal
+declare -A tps wal tps_round
 for clients in $clients_list; do
     echo
     echo "## pgbench -n -M prepared -c $clients -j 2 -T $duration, single-row INSERT per transaction"
@@ -105,6 +106,7 @@ for clients in $clients_list; do
                 exit 1
             fi
             tps[$clients,$c]+="$t "
+            tps_round[$clients,$r,$c]=$t
             wal[$clients,$c]+="$per_txn "
             printf '%-6s %-5s %10.0f %10s %10s %10s\n' "$r" "$c" "$t" "$txns" "$per_txn" "$events"
         done
@@ -141,6 +143,19 @@ for c in "${configs[@]}"; do
     # shellcheck disable=SC2086
     line+=" $(median ${wal[$first,$c]}) |"
     echo "$line"
+done
+
+echo
+echo "Per-round ratios to (a) of the same round (each round runs a b c d back to back), median:"
+for clients in $clients_list; do
+    line="- $clients clients:"
+    for c in b c d; do
+        rs=""
+        for ((r = 1; r <= rounds; r++)); do rs+="$(ratio "${tps_round[$clients,$r,$c]}" "${tps_round[$clients,$r,a]}") "; done
+        # shellcheck disable=SC2086
+        line+=" ($c) $(median $rs) [${rs% }];"
+    done
+    echo "${line%;}"
 done
 
 echo
@@ -192,3 +207,4 @@ for clients in $clients_list; do
 done
 echo "- bulk load with our trigger <= 2 x without: $(ratio "${med[bulk,b]}" "$bulk_a") -> $(verdict "${med[bulk,b]} <= 2 * $bulk_a")"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_check_build

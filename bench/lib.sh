@@ -2,7 +2,7 @@
 # owned by the postgres OS user in a temp dir, an nginx receiver on 127.0.0.1, and small
 # statistics helpers. Every script calls bench_cleanup from its EXIT trap.
 
-pgbin=/usr/lib/postgresql/15/bin
+pgbin=/usr/lib/postgresql/15/bin   # replaced by the run's private copy (snapshot_installation)
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(cd "$bench_dir/.." && pwd)
 
@@ -22,11 +22,33 @@ bench_require_root() {
     fi
 }
 
-# make_work NAME: creates the run's temp dir, owned by postgres.
+# make_work NAME: creates the run's temp dir, owned by postgres, and a private copy of the
+# PostgreSQL 15 installation (with pg_eventhooks as installed now) that the run uses.
 make_work() {
     work=$(mktemp -d "/tmp/pg_eventhooks_bench_$1.XXXXXX")
     chmod 755 "$work"
     chown postgres: "$work"
+    snapshot_installation
+}
+
+# The checkout is shared: someone may `make install` a new build in the middle of a run, and
+# every new backend would load it. So the run uses a copy of the installation taken now.
+# PostgreSQL finds its lib and share dirs relative to the postgres binary, so a copy of
+# /usr/lib/postgresql/15 and /usr/share/postgresql/15 under one prefix is a working install.
+snapshot_installation() {
+    local before after
+    for _ in 1 2 3; do
+        before=$(so_fingerprint)
+        rm -rf "$work/pg"
+        mkdir -p "$work/pg/lib/postgresql" "$work/pg/share/postgresql"
+        cp -a /usr/lib/postgresql/15 "$work/pg/lib/postgresql/"
+        cp -a /usr/share/postgresql/15 "$work/pg/share/postgresql/"
+        after=$(so_fingerprint)
+        [[ $before == "$after" ]] && break
+    done
+    pgbin=$work/pg/lib/postgresql/15/bin
+    so_at_start=$(md5sum "$work/pg/lib/postgresql/15/lib/pg_eventhooks.so" | cut -c1-12)
+    so_built=$(date -u -r "$so_path" '+%Y-%m-%d %H:%M:%S UTC')
 }
 
 # start_cluster PRELOAD(0|1) [extra postgresql.conf lines...]: initdb + start on a free port,
@@ -134,6 +156,20 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a
 
 # ratio A B -> A/B with 2 decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "n/a"; else printf "%.2f", a / b}'; }
+
+so_path=/usr/lib/postgresql/15/lib/pg_eventhooks.so
+so_fingerprint() { echo "$(md5sum "$so_path" | cut -c1-12) built $(date -u -r "$so_path" '+%Y-%m-%d %H:%M:%S UTC')"; }
+
+# build_line: which extension build is measured: the copy taken by snapshot_installation.
+build_line() {
+    echo "build: pg_eventhooks.so md5 $so_at_start, installed $so_built (a private copy of the installation is used);"
+    echo "       checkout at start: $(git -C "$repo_dir" log -1 --format='%h %ci %s' | cut -c1-100)"
+}
+bench_check_build() {
+    if [[ $(so_fingerprint | cut -c1-12) != "$so_at_start" ]]; then
+        echo "note: $so_path was rebuilt during the run (now $(so_fingerprint)); this run used its copy of the earlier build"
+    fi
+}
 
 machine_line() {
     printf 'machine: %s cores, %s, %s GiB RAM, %s; load average before: %s\n' "$(nproc)" \

@@ -11,15 +11,15 @@ import collections
 import sys
 
 INSERT_PHASES = [
+    ("AFTER trigger queue (AfterTriggerEndQuery, incl. the trigger)", "AfterTriggerEndQuery"),
     ("inside the trigger (eventhooks_capture_event, inclusive)", "eventhooks_capture_event"),
     ("  of which write_event (event_log heap + index insert)", "eventhooks::pg::write_event"),
-    ("  of which jsonb_in (payload text parsed to jsonb)", "jsonb_in"),
-    ("  of which row_to_json", "row_to_json"),
+    ("  of which to_jsonb (row to jsonb)", "to_jsonb"),
+    ("  of which jsonb_in (JSON text parsed to jsonb)", "jsonb_in"),
     ("executor: INSERT into the user table (standard_ExecutorRun)", "standard_ExecutorRun"),
     ("commit (CommitTransactionCommand, incl. WAL flush)", "CommitTransactionCommand"),
     ("  of which XLogFlush", "XLogFlush"),
     ("waiting for the client (pq_getbyte / secure_read)", "secure_read"),
-    ("parse/bind/plan (exec_bind_message minus execution)", "exec_bind_message"),
 ]
 
 WORKER_PHASES = [
@@ -28,8 +28,9 @@ WORKER_PHASES = [
     ("  of which sorting (tuplesort_*)", "tuplesort_"),
     ("  of which jsonb_in (results JSON parsed)", "jsonb_in"),
     ("  of which commit (CommitTransactionCommand)", "CommitTransactionCommand"),
-    ("dispatch: request body, headers, request log, curl submit", "DeliveryLoop::dispatch"),
-    ("record_attempt: retry decision, response log JSON", "DeliveryLoop::record_attempt"),
+    ("dispatch: request body, headers, request log, curl submit", "=dispatch"),
+    ("  of which HttpClient::submit (libcurl: start the transfer, send)", "HttpClient::submit"),
+    ("record_attempt: retry decision, response log JSON", "=record_attempt"),
     ("libcurl (curl_multi_socket_action)", "curl_multi_socket_action"),
     ("kernel: TCP send/receive", "tcp_"),
     ("kernel: file writes (WAL, relation extension)", "vfs_write"),
@@ -60,6 +61,17 @@ def name(frame):
     return frame
 
 
+def short(sym, width=90):
+    return sym if len(sym) <= width else sym[: width - 3] + "..."
+
+
+def matches(frame, symbol):
+    # "=name": the function itself (any namespace, also when inlined); otherwise a substring
+    if symbol.startswith("="):
+        return frame == symbol[1:] or frame.endswith("::" + symbol[1:])
+    return symbol in frame
+
+
 def is_kernel(frame):
     return "[kernel.kallsyms]" in frame
 
@@ -74,13 +86,13 @@ def main():
     total = len(stacks)
     if total == 0:
         print("no samples")
-        return 1
+        return 0
     print(f"CPU samples: {total}")
     print()
     print("| phase | share of CPU samples (inclusive) |")
     print("|---|---|")
     for label, symbol in INSERT_PHASES if args.phases == "insert" else WORKER_PHASES:
-        n = sum(1 for s in stacks if any(symbol in f for f in s))
+        n = sum(1 for s in stacks if any(matches(f, symbol) for f in s))
         print(f"| {label} | {100.0 * n / total:.1f}% |")
 
     if args.focus == "":
@@ -108,7 +120,7 @@ def main():
     print(f"| # | self | symbol (self time) |")
     print("|---|---|---|")
     for i, (sym, c) in enumerate(self_counts.most_common(args.top), 1):
-        print(f"| {i} | {100.0 * c / n:.1f}% | `{sym}` |")
+        print(f"| {i} | {100.0 * c / n:.1f}% | `{short(sym)}` |")
     print()
     print(f"| # | children (inclusive) | symbol |")
     print("|---|---|---|")
@@ -120,7 +132,7 @@ def main():
                 or "{lambda()" in sym or "__GI___select" in sym):
             continue  # wrappers and entry frames that contain everything
         shown += 1
-        print(f"| {shown} | {100.0 * c / n:.1f}% | `{sym}` |")
+        print(f"| {shown} | {100.0 * c / n:.1f}% | `{short(sym)}` |")
         if shown >= args.top + 5:
             break
     return 0

@@ -36,6 +36,7 @@ trap bench_cleanup EXIT
 echo "# profile of the trigger hot path, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "command: bench/profile.sh $*  (duration=${duration}s rows=$rows)"
 machine_line
+build_line
 start_cluster 0 "autovacuum = off"
 create_enqueue_configs >/dev/null
 
@@ -54,7 +55,7 @@ if ((use_perf)) && perf record -q -e cpu-clock -o "$work/perf.check" -- true >/d
     [[ -n $pids ]] || { echo "pgbench backends not found" >&2; exit 1; }
     sleep 1
     # dwarf unwinding: the Debian postgres binary is built without frame pointers.
-    perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pids" -o "$work/perf.data" \
+    perf record -q -e cpu-clock -F 499 --call-graph dwarf,32768 -p "$pids" -o "$work/perf.data" \
         -- sleep $((duration - 3)) >/dev/null 2>&1
     wait "$pgbench_pid"
     grep -E '^(tps|number of transactions actually)' "$work/pgbench.out"
@@ -113,11 +114,13 @@ echo
 echo "Top functions by inclusive cost (children), per row:"
 echo
 callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$work/cg_trigger.out" >"$work/cg_trigger_incl.txt" 2>/dev/null
-python3 "$bench_dir/callgrind_top.py" --below eventhooks_capture_event --per "$calls" --top 20 <"$work/cg_trigger_incl.txt"
+callgrind_annotate --auto=no --threshold=100 "$work/cg_trigger.out" >"$work/cg_trigger_self.txt" 2>/dev/null
+python3 "$bench_dir/callgrind_top.py" --inclusive --below eventhooks_capture_event \
+    --self-listing "$work/cg_trigger_self.txt" --per "$calls" --top 20 <"$work/cg_trigger_incl.txt"
 echo
 echo "Top functions by self cost, per row:"
 echo
-callgrind_annotate --auto=no --threshold=100 "$work/cg_trigger.out" >"$work/cg_trigger_self.txt" 2>/dev/null
 python3 "$bench_dir/callgrind_top.py" --per "$calls" --top 15 <"$work/cg_trigger_self.txt"
 echo
 echo "(0x... = static functions of the stripped Debian postgres binary; no debug symbols installed)"
+bench_check_build
