@@ -170,12 +170,12 @@ StoredTrigger require_stored_trigger(const char *label, const char *name) {
 
 // The table carrying the event trigger's row trigger (the one it was made on), or InvalidOid.
 Oid row_trigger_table(const char *name) {
-    Oid types[2] = {NAMEOID, OIDOID};
-    Datum values[2] = {CStringGetDatum(row_trigger_name(name)),
+    Oid types[2] = {TEXTOID, OIDOID};
+    Datum values[2] = {CStringGetTextDatum(row_trigger_name(name)),
                        ObjectIdGetDatum(capture_event_function_oid())};
     spi_execute_as_owner(
         "SELECT tgrelid FROM pg_catalog.pg_trigger "
-        "WHERE tgname = $1 AND tgfoid = $2 AND tgparentid = 0",
+        "WHERE tgname = $1::name AND tgfoid = $2 AND tgparentid = 0",
         2, types, values, nullptr, true, 1);
     if (SPI_processed == 0) return InvalidOid;
     bool isnull;
