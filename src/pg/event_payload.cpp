@@ -2,9 +2,6 @@
 #include "pg/event_payload.hpp"
 
 extern "C" {
-#include "access/htup_details.h"
-#include "funcapi.h"
-#include "utils/builtins.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
@@ -36,31 +33,6 @@ FmgrInfo *to_jsonb_for_records() {
     return flinfo;
 }
 
-// The payload as a row type: (op text, data (old record, new record), session_variables jsonb).
-// Registered once per backend; to_jsonb then renders a whole payload from one datum.
-struct PayloadRowTypes {
-    TupleDesc payload = nullptr;
-    TupleDesc data = nullptr;
-};
-
-const PayloadRowTypes &payload_row_types() {
-    static PayloadRowTypes types;
-    if (types.payload == nullptr) {
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        TupleDesc data = CreateTemplateTupleDesc(2);
-        TupleDescInitEntry(data, 1, "old", RECORDOID, -1, 0);
-        TupleDescInitEntry(data, 2, "new", RECORDOID, -1, 0);
-        TupleDesc payload = CreateTemplateTupleDesc(3);
-        TupleDescInitEntry(payload, 1, "op", TEXTOID, -1, 0);
-        TupleDescInitEntry(payload, 2, "data", RECORDOID, -1, 0);
-        TupleDescInitEntry(payload, 3, "session_variables", JSONBOID, -1, 0);
-        types.data = BlessTupleDesc(data);
-        types.payload = BlessTupleDesc(payload);
-        MemoryContextSwitchTo(old);
-    }
-    return types;
-}
-
 void push_key(JsonbParseState **state, const char *key) {
     JsonbValue v;
     v.type = jbvString;
@@ -83,34 +55,25 @@ void push_jsonb_or_null(JsonbParseState **state, const Jsonb *value) {
 
 }  // namespace
 
-Datum build_row_event_payload(const char *op, Datum old_row, Datum new_row) {
-    const PayloadRowTypes &types = payload_row_types();
-    Datum data_values[2] = {old_row, new_row};
-    bool data_nulls[2] = {old_row == (Datum)0, new_row == (Datum)0};
-    HeapTuple data = heap_form_tuple(types.data, data_values, data_nulls);
-    const Jsonb *session_variables = current_session_variables();
-    Datum values[3] = {CStringGetTextDatum(op), HeapTupleGetDatum(data),
-                       PointerGetDatum(session_variables)};
-    bool nulls[3] = {false, false, session_variables == nullptr};
-    HeapTuple payload = heap_form_tuple(types.payload, values, nulls);
-    return FunctionCall1(to_jsonb_for_records(), HeapTupleGetDatum(payload));
+Jsonb *row_to_jsonb(Datum composite) {
+    return DatumGetJsonbP(FunctionCall1(to_jsonb_for_records(), composite));
 }
 
-Datum build_manual_event_payload(const Jsonb *new_value) {
+Datum build_event_payload(const char *op, Jsonb *old_row, Jsonb *new_row) {
     JsonbParseState *state = nullptr;
     pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
     push_key(&state, "op");
     JsonbValue op_value;
     op_value.type = jbvString;
-    op_value.val.string.val = const_cast<char *>("MANUAL");
-    op_value.val.string.len = 6;
+    op_value.val.string.val = const_cast<char *>(op);
+    op_value.val.string.len = static_cast<int>(strlen(op));
     pushJsonbValue(&state, WJB_VALUE, &op_value);
     push_key(&state, "data");
     pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
     push_key(&state, "old");
-    push_jsonb_or_null(&state, nullptr);
+    push_jsonb_or_null(&state, old_row);
     push_key(&state, "new");
-    push_jsonb_or_null(&state, new_value);
+    push_jsonb_or_null(&state, new_row);
     pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
     push_key(&state, "session_variables");
     push_jsonb_or_null(&state, current_session_variables());

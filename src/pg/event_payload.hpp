@@ -10,13 +10,10 @@ extern "C" {
 
 namespace eventhooks::pg {
 
-// The payload of a row change: old_row/new_row are composite datums (rows of any row type,
-// including blessed record types), or (Datum)0 for JSON null. The whole payload is converted
-// by one to_jsonb call over a nested record, so each value is serialized once. Session
-// variables are read here.
-Datum build_row_event_payload(const char *op, Datum old_row, Datum new_row);
+// A composite datum (a row of any row type, including blessed record types) as jsonb.
+Jsonb *row_to_jsonb(Datum composite);
 
-// The payload of a manual invocation: new_value is the given jsonb (nullptr: JSON null).
-Datum build_manual_event_payload(const Jsonb *new_value);
+// The payload; old_row/new_row may be nullptr (JSON null). Session variables are read here.
+Datum build_event_payload(const char *op, Jsonb *old_row, Jsonb *new_row);
 
 }  // namespace eventhooks::pg

@@ -44,15 +44,15 @@ bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, He
     return false;
 }
 
-// The row as a composite datum, limited to the payload columns.
-Datum row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload, TupleDesc payload_desc) {
-    if (payload.all) return heap_copy_tuple_as_datum(row, desc);
+// The row as jsonb, limited to the payload columns.
+Jsonb *row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload, TupleDesc payload_desc) {
+    if (payload.all) return row_to_jsonb(heap_copy_tuple_as_datum(row, desc));
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
     bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
     for (int i = 0; i < payload.count; i++)
         values[i] = heap_getattr(row, payload.attnums[i], desc, &nulls[i]);
     HeapTuple projected = heap_form_tuple(payload_desc, values, nulls);
-    return heap_copy_tuple_as_datum(projected, payload_desc);
+    return row_to_jsonb(heap_copy_tuple_as_datum(projected, payload_desc));
 }
 
 Datum capture_event(FunctionCallInfo fcinfo) {
@@ -92,14 +92,14 @@ Datum capture_event(FunctionCallInfo fcinfo) {
 
     const ColumnList &columns = trigger->payload[op];
     TupleDesc payload_desc = trigger->payload_desc[op];
-    Datum old_datum = old_row ? row_payload(old_row, desc, columns, payload_desc) : (Datum)0;
-    Datum new_datum = new_row ? row_payload(new_row, desc, columns, payload_desc) : (Datum)0;
+    Jsonb *old_json = old_row ? row_payload(old_row, desc, columns, payload_desc) : nullptr;
+    Jsonb *new_json = new_row ? row_payload(new_row, desc, columns, payload_desc) : nullptr;
 
     NewEvent event;
     event.schema_name = trigger->schema_name;
     event.table_name = trigger->table_name;
     event.trigger_name = name;
-    event.payload = build_row_event_payload(op_name, old_datum, new_datum);
+    event.payload = build_event_payload(op_name, old_json, new_json);
     write_event(event);
     return PointerGetDatum(nullptr);
 }
