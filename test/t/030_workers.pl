@@ -250,6 +250,27 @@ ok(stays_without_worker($node, 'db3', 2), '... and no worker comes back for it')
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'db3'"),
 	'0', '... the database is gone');
 
+# --- statements that need a database without other connections -----------------------------
+# The worker connected to a database must not make CREATE DATABASE ... TEMPLATE or ALTER
+# DATABASE ... RENAME fail with "is being accessed by other users"; it is stopped first and
+# served again afterwards.
+
+$node->safe_psql('postgres', 'CREATE DATABASE tmpl');
+$node->safe_psql('tmpl', 'CREATE EXTENSION pg_eventhooks');
+ok(defined wait_for_worker($node, 'tmpl', 10), 'tmpl has a delivery worker');
+($rc, $out, $err) = $node->psql('postgres', 'CREATE DATABASE tmpl_copy TEMPLATE tmpl', timeout => 60);
+is($rc, 0, 'CREATE DATABASE ... TEMPLATE of a database with a worker succeeds') or diag($err);
+ok(defined wait_for_worker($node, 'tmpl', 10), '... the template is served again afterwards');
+ok(defined wait_for_worker($node, 'tmpl_copy', 10), '... and the copy (which has the extension) too');
+($rc, $out, $err) = $node->psql('postgres', 'ALTER DATABASE tmpl RENAME TO tmpl_renamed', timeout => 60);
+is($rc, 0, 'ALTER DATABASE ... RENAME of a database with a worker succeeds') or diag($err);
+ok(defined wait_for_worker($node, 'tmpl_renamed', 10), '... and it is served under its new name');
+for my $db ('tmpl_renamed', 'tmpl_copy')
+{
+	($rc, $out, $err) = $node->psql('postgres', "DROP DATABASE $db", timeout => 60);
+	is($rc, 0, "DROP DATABASE $db succeeds") or diag($err);
+}
+
 # --- DROP EXTENSION while a drain is in progress --------------------------------------------
 
 $node->safe_psql('postgres', 'CREATE DATABASE db4');
