@@ -17,6 +17,7 @@
 # Usage: bench/delivery.sh [--quick] [--backlog N] [--wrk-seconds S] [--latency-seconds S]
 #        [--no-perf]   (run as root)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 backlog=100000
@@ -190,7 +191,7 @@ drain() {
 echo
 echo "## (ii-a) drain: $backlog events committed in one transaction, until none is undelivered (as a user gets it)"
 drain 0
-drain_a=$drain_rps hwm_a=$peak_hwm anon_a=$peak_anon
+drain_a=$drain_rps anon_a=$peak_anon
 echo "    the first of the worker's statements slower than 25 ms (auto_explain), if any:"
 awk '/ LOG:  / {on = 0} /pg_eventhooks delivery LOG:  duration: .*plan:/ {n++; on = (n == 1)} on {print "      " $0}' \
     "$work/server.log" | cut -c1-160 | head -30
@@ -198,7 +199,7 @@ awk '/ LOG:  / {on = 0} /pg_eventhooks delivery LOG:  duration: .*plan:/ {n++; o
 echo
 echo "## (ii-b) the same drain again, with ANALYZE eventhooks.event_log right after the commit (counted in the time)"
 drain 1
-drain_b=$drain_rps hwm_b=$peak_hwm anon_b=$peak_anon
+drain_b=$drain_rps anon_b=$peak_anon
 
 echo
 echo "## (iii) commit-to-receipt latency: pgbench -c 1 --rate=100 -T $latency_seconds, single-row INSERT"
@@ -245,7 +246,8 @@ as_postgres python3 "$work/receiver.py" --port 0 --port-file "$work/receiver.por
     --watch-pid $$ >"$work/receiver.log" 2>&1 &
 for _ in $(seq 100); do [[ -s $work/receiver.port ]] && break; sleep 0.1; done
 slow_port=$(cat "$work/receiver.port")
-bench_pids+=($(ss -ltnpH "sport = :$slow_port" | grep -o 'pid=[0-9]*' | cut -d= -f2))
+read -r receiver_pid < <(ss -ltnpH "sport = :$slow_port" | grep -o 'pid=[0-9]*' | cut -d= -f2)
+bench_pids+=("$receiver_pid")
 curl -s --noproxy '*' -o /dev/null -X POST -d '{"path": "/slow", "delay_ms": 300}' "http://127.0.0.1:$slow_port/_control/rules"
 sql >/dev/null -c "SELECT eventhooks.create_event_trigger('slow_events', 'bench_slow', webhook => 'http://127.0.0.1:$slow_port/slow', on_insert => '{}')"
 sql -c "INSERT INTO bench_slow (customer_id, name, amount) SELECT g, 'customer ' || g::text, g * 0.01 FROM generate_series(1, $slow_backlog) g"

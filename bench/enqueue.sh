@@ -17,6 +17,7 @@
 # Usage: bench/enqueue.sh [--quick] [--duration SECONDS] [--rounds N] [--clients "8 2"]
 #                         [--bulk-rows N] [--bulk-rounds N]      (run as root)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 duration=20

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the benchmark scripts (sourced, not run): a throwaway PostgreSQL 15 cluster
 # owned by the postgres OS user in a temp dir, an nginx receiver on 127.0.0.1, and small
 # statistics helpers. Every script calls bench_cleanup from its EXIT trap.

@@ -11,6 +11,7 @@
 #
 # Usage: bench/profile.sh [--quick] [--duration SECONDS] [--rows N] [--no-perf]   (run as root)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 duration=30
