@@ -54,7 +54,10 @@ const Jsonb *current_session_variables() {
     static const char *const settings[] = {"eventhooks.session_variables", "hasura.user",
                                            "request.jwt.claims"};
     for (const char *setting : settings) {
-        const char *value = GetConfigOption(setting, true, false);
+        // Our own setting is read through its variable; the others may be placeholders
+        // defined at any time, so they are looked up by name.
+        const char *value = setting == settings[0] ? guc_session_variables
+                                                   : GetConfigOption(setting, true, false);
         if (value == nullptr || value[0] == '\0') continue;
         if (last_value != nullptr && strcmp(value, last_value) == 0) return last_parsed;
         Jsonb *parsed = parse_json_object(setting, value);
