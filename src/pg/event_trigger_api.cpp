@@ -4,6 +4,7 @@
 // argument), then does its Postgres work in plain C-style code that holds no C++ objects, so an
 // ERROR there cannot skip a destructor. The caller must own the table (or be superuser);
 // privileged writes to the extension's tables then run as the extension owner.
+#include <new>
 #include <string>
 #include <vector>
 
@@ -54,18 +55,34 @@ struct NamedRef {
     char *name;
 };
 
+// Filled while C++ objects are alive, so its allocations must not ereport: out of memory is
+// a std::bad_alloc, which guard_entry turns into an ERROR after the unwinding.
+void *alloc_or_throw(size_t size) {
+    void *memory = palloc_extended(size, MCXT_ALLOC_NO_OOM);
+    if (memory == nullptr) throw std::bad_alloc();
+    return memory;
+}
+
+char *copy_or_throw(const std::string &text) {
+    auto *copy = static_cast<char *>(alloc_or_throw(text.size() + 1));
+    memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+
 struct RefList {
     int count;
     int capacity;
     NamedRef *items;
     void add(const std::string &label, const std::string &name) {
         if (count == capacity) {
-            capacity = capacity == 0 ? 16 : capacity * 2;
-            items = static_cast<NamedRef *>(items ? repalloc(items, sizeof(NamedRef) * capacity)
-                                                  : palloc(sizeof(NamedRef) * capacity));
+            int grown = capacity == 0 ? 16 : capacity * 2;
+            auto *bigger = static_cast<NamedRef *>(alloc_or_throw(sizeof(NamedRef) * grown));
+            if (count > 0) memcpy(bigger, items, sizeof(NamedRef) * count);
+            items = bigger;
+            capacity = grown;
         }
-        items[count].label = pstrdup(label.c_str());
-        items[count].name = pstrdup(name.c_str());
+        items[count].label = copy_or_throw(label);
+        items[count].name = copy_or_throw(name);
         count++;
     }
 };
