@@ -39,7 +39,8 @@ const char *const kRecordSql =
     "    next_retry_at = CASE WHEN r.retry_in_ms IS NULL OR r.retry_in_ms < 0 THEN NULL "
     "      ELSE pg_catalog.clock_timestamp() + r.retry_in_ms * interval '1 millisecond' END "
     "  FROM r WHERE e.id = r.id) "
-    "INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, response) "
+    "INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, "
+    "response) "
     "SELECT id, trigger_name, NULLIF(status, 0), request, response FROM r WHERE NOT r.archive";
 
 // Claiming writes nothing: one worker serves a database, and it keeps the events it has in
@@ -176,7 +177,8 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         records_json += '[';
         for (const auto &r : records) {
             if (records_json.size() > 1) records_json += ',';
-            records_json += "{\"id\":\"" + r.event_id + "\",\"trigger_name\":" + nlohmann::json(r.trigger_name).dump() +
+            records_json += "{\"id\":\"" + r.event_id +
+                            "\",\"trigger_name\":" + nlohmann::json(r.trigger_name).dump() +
                             ",\"archive\":" + (r.archive ? "true" : "false") +
                             ",\"delivered\":" + (r.delivered ? "true" : "false") +
                             ",\"error\":" + (r.error ? "true" : "false") +

@@ -29,12 +29,12 @@ struct AttemptRecord {
     std::string trigger_name;
     bool archive = false;  // no attempt made: trigger deleted
     bool delivered = false;
-    bool error = false;    // retries exhausted
-    int tries = 0;         // including this attempt
+    bool error = false;        // retries exhausted
+    int tries = 0;             // including this attempt
     int64_t retry_in_ms = -1;  // >= 0: next attempt after this delay
-    int status = 0;        // HTTP status; 0: none (transport error)
-    std::string request;   // JSON for the invocation log
-    std::string response;  // JSON for the invocation log
+    int status = 0;            // HTTP status; 0: none (transport error)
+    std::string request;       // JSON for the invocation log
+    std::string response;      // JSON for the invocation log
 };
 
 struct QueueCounts {

@@ -45,9 +45,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr auto kShutdownGrace = milliseconds(1500);   // for requests in flight at SIGTERM
-constexpr auto kCountRefresh = milliseconds(1000);     // pending/due counts for worker_status
-constexpr auto kSlowRequest = milliseconds(1000);      // a webhook slower than this is capped
+constexpr auto kShutdownGrace = milliseconds(1500);  // for requests in flight at SIGTERM
+constexpr auto kCountRefresh = milliseconds(1000);   // pending/due counts for worker_status
+constexpr auto kSlowRequest = milliseconds(1000);    // a webhook slower than this is capped
 constexpr auto kWarningInterval = std::chrono::seconds(10);
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
@@ -127,7 +127,7 @@ struct InFlight {
 };
 
 class DeliveryLoop {
-public:
+  public:
     DeliveryLoop() : http_(client_options()) {}
 
     void run() {
@@ -157,7 +157,8 @@ public:
                 auto recorded_at = Clock::now();
                 for (const auto &record : finished_)
                     if (record.retry_in_ms >= 0)
-                        retry_deadlines_.push(recorded_at + milliseconds(record.retry_in_ms) + kClockMargin);
+                        retry_deadlines_.push(recorded_at + milliseconds(record.retry_in_ms) +
+                                              kClockMargin);
                 finished_.clear();
                 if (!round.extension_present) {
                     report_extension_missing();
@@ -194,7 +195,7 @@ public:
         FreeWaitEventSet(wait_set);
     }
 
-private:
+  private:
     static core::HttpClientOptions client_options() {
         core::HttpClientOptions options;
         options.max_response_bytes = static_cast<size_t>(guc_http_response_max_bytes);
@@ -212,15 +213,16 @@ private:
         http_.set_options(client_options());
     }
 
-    long wait_timeout_ms(bool want_claim, Clock::time_point next_poll, Clock::time_point next_count) {
+    long wait_timeout_ms(bool want_claim, Clock::time_point next_poll,
+                         Clock::time_point next_count) {
         int capacity = guc_max_concurrent_deliveries - static_cast<int>(http_.in_flight());
         if (want_claim && capacity > 0) return 0;
         auto now = Clock::now();
         auto deadline = next_poll;
         if (!retry_deadlines_.empty()) deadline = std::min(deadline, retry_deadlines_.top());
         if (http_.in_flight() > 0) deadline = std::min(deadline, next_count);
-        long ms = std::max<long>(
-            0, std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
+        long ms =
+            std::max<long>(0, std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
         long curl_ms = http_.timeout_ms();
         if (curl_ms >= 0) ms = std::min(ms, curl_ms);
         return ms;
@@ -261,7 +263,8 @@ private:
         settings.retry_text = event.retry_conf;
         try {
             settings.headers = core::parse_headers(event.headers.empty() ? "[]" : event.headers);
-            settings.retry = core::parse_retry_conf(event.retry_conf.empty() ? "{}" : event.retry_conf);
+            settings.retry =
+                core::parse_retry_conf(event.retry_conf.empty() ? "{}" : event.retry_conf);
         } catch (const std::exception &e) {
             settings.problem = std::string("stored configuration is invalid: ") + e.what();
         }
@@ -278,9 +281,9 @@ private:
             return;
         }
         TriggerSettings &settings = settings_for(event);
-        core::EventForDelivery delivery{event.id,      event.trigger_name, event.schema_name,
-                                        event.table_name, event.payload,   event.created_at,
-                                        settings.retry.num_retries, event.tries};
+        core::EventForDelivery delivery{
+            event.id,      event.trigger_name, event.schema_name,          event.table_name,
+            event.payload, event.created_at,   settings.retry.num_retries, event.tries};
         std::string body = core::build_event_body(delivery);
         std::string problem = settings.problem;
         std::string url = core::resolve_webhook_url(event.webhook, event.webhook_from_env,
@@ -292,13 +295,14 @@ private:
         nlohmann::json request_log;
         request_log["url"] = event.webhook.empty() ? "$" + event.webhook_from_env : event.webhook;
         request_log["headers"] = headers.logged;
-        std::string request_text = request_log.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string request_text =
+            request_log.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         // Splice the body in as JSON without parsing it again.
         request_text.pop_back();
         request_text += ",\"payload\":" + body + "}";
 
-        InFlight request{event.id, event.trigger_name, event.tries, settings.retry,
-                         std::move(request_text), Clock::now()};
+        InFlight request{event.id,       event.trigger_name,      event.tries,
+                         settings.retry, std::move(request_text), Clock::now()};
         if (!problem.empty()) {
             core::HttpResponse failed;
             failed.error = problem;
@@ -343,7 +347,8 @@ private:
         record.tries = request.tries_before + 1;
         record.delivered = decision.result == core::AttemptResult::Delivered;
         record.error = decision.result == core::AttemptResult::Failed;
-        if (decision.result == core::AttemptResult::RetryLater) record.retry_in_ms = decision.delay_ms;
+        if (decision.result == core::AttemptResult::RetryLater)
+            record.retry_in_ms = decision.delay_ms;
         record.status = response.got_response ? static_cast<int>(response.status) : 0;
         record.request = request.request_log;
         record.response = response_log(response);
@@ -351,7 +356,8 @@ private:
         note_outcome(request.trigger_name, success, response);
     }
 
-    void note_outcome(const std::string &trigger, bool success, const core::HttpResponse &response) {
+    void note_outcome(const std::string &trigger, bool success,
+                      const core::HttpResponse &response) {
         TriggerActivity &activity = activity_[trigger];
         SharedState *state = shared_state();
         if (success) {
@@ -362,9 +368,8 @@ private:
             return;
         }
         activity.consecutive_failures++;
-        std::string what = response.got_response
-                               ? "HTTP status " + std::to_string(response.status)
-                               : response.error;
+        std::string what = response.got_response ? "HTTP status " + std::to_string(response.status)
+                                                 : response.error;
         std::string message = "event trigger \"" + trigger + "\": " + what;
         SpinLockAcquire(&state->mutex);
         my_slot->events_failed++;
@@ -374,9 +379,10 @@ private:
         auto now = Clock::now();
         if (activity.consecutive_failures >= 3 && now - activity.last_warning >= kWarningInterval) {
             activity.last_warning = now;
-            ereport(WARNING, (errmsg("pg_eventhooks: webhook of event trigger \"%s\" failed %d "
-                                     "times in a row, last: %s",
-                                     trigger.c_str(), activity.consecutive_failures, what.c_str())));
+            ereport(WARNING,
+                    (errmsg("pg_eventhooks: webhook of event trigger \"%s\" failed %d "
+                            "times in a row, last: %s",
+                            trigger.c_str(), activity.consecutive_failures, what.c_str())));
         }
     }
 
@@ -394,7 +400,8 @@ private:
         my_slot->events_due = counts.due;
         SpinLockRelease(&state->mutex);
         if (counts.ms_until_next_retry >= 0)
-            retry_deadlines_.push(Clock::now() + milliseconds(counts.ms_until_next_retry) + kClockMargin);
+            retry_deadlines_.push(Clock::now() + milliseconds(counts.ms_until_next_retry) +
+                                  kClockMargin);
     }
 
     void report_extension_missing() {
@@ -485,13 +492,15 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
         proc_exit(0);
     }
     pgstat_report_appname("pg_eventhooks delivery");
-    ereport(LOG, (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
+    ereport(LOG,
+            (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
     guard_entry([]() -> Datum {
         DeliveryLoop loop;
         loop.run();
         return (Datum)0;
     });
-    ereport(LOG, (errmsg("pg_eventhooks delivery worker stopped for database \"%s\"", database_name)));
+    ereport(LOG,
+            (errmsg("pg_eventhooks delivery worker stopped for database \"%s\"", database_name)));
     proc_exit(0);
 }
 }

@@ -24,9 +24,9 @@ FmgrInfo *to_jsonb_for_records() {
         auto *info = static_cast<FmgrInfo *>(palloc0(sizeof(FmgrInfo)));
         fmgr_info_cxt(F_TO_JSONB, info, TopMemoryContext);
         Const *argument = makeNullConst(RECORDOID, -1, InvalidOid);
-        info->fn_expr = reinterpret_cast<Node *>(
-            makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(argument), InvalidOid, InvalidOid,
-                         COERCE_EXPLICIT_CALL));
+        info->fn_expr =
+            reinterpret_cast<Node *>(makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(argument),
+                                                  InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
         MemoryContextSwitchTo(old);
         flinfo = info;
     }

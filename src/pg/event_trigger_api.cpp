@@ -109,8 +109,7 @@ void validate_create_args(const CreateArgs &args, RefList *columns, RefList *env
     core::validate_trigger_name(args.name);
     if (args.relid == InvalidOid) throw core::ConfigError("table_name: must not be null");
     if ((args.webhook == nullptr) == (args.webhook_from_env == nullptr))
-        throw core::ConfigError(
-            "webhook, webhook_from_env: exactly one of them must be given");
+        throw core::ConfigError("webhook, webhook_from_env: exactly one of them must be given");
     if (args.webhook != nullptr) core::validate_webhook_url("webhook", args.webhook);
     if (args.webhook_from_env != nullptr) {
         core::validate_env_name_argument("webhook_from_env", args.webhook_from_env);
@@ -196,7 +195,8 @@ Oid row_trigger_table(const char *name) {
         2, types, values, nullptr, true, 1);
     if (SPI_processed == 0) return InvalidOid;
     bool isnull;
-    return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    return DatumGetObjectId(
+        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 // Superusers, members of the role that made the trigger, and owners of its table.
@@ -242,10 +242,10 @@ void check_catalog_refs(const CreateArgs &args, const RefList &columns, const Re
     for (int i = 0; i < columns.count; i++) {
         AttrNumber attnum = get_attnum(args.relid, columns.items[i].name);
         if (attnum <= 0)
-            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                            errmsg("%s: column \"%s\" does not exist in table %s",
-                                   columns.items[i].label, columns.items[i].name,
-                                   qualified_table_name(args.relid))));
+            ereport(ERROR,
+                    (errcode(ERRCODE_UNDEFINED_COLUMN),
+                     errmsg("%s: column \"%s\" does not exist in table %s", columns.items[i].label,
+                            columns.items[i].name, qualified_table_name(args.relid))));
     }
     for (int i = 0; i < env_names.count; i++) {
         if (!env_var_allowed_for_current_user(env_names.items[i].name))
@@ -273,7 +273,8 @@ void create_row_trigger(const CreateArgs &args) {
                         errhint("pg_eventhooks names its row trigger after the event trigger; "
                                 "choose another name or drop that trigger.")));
     char *sql = psprintf(
-        "CREATE TRIGGER %s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION eventhooks.capture_event(%s)",
+        "CREATE TRIGGER %s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION "
+        "eventhooks.capture_event(%s)",
         quote_identifier(row_trigger_name(args.name)), events.data,
         qualified_table_name(args.relid), quote_literal_cstr(args.name));
     spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
@@ -289,7 +290,7 @@ Datum jsonb_or_null(const char *json, char *null_flag) {
 }
 
 void store_trigger(const CreateArgs &args) {
-    Oid types[13] = {TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID,  TEXTOID, JSONBOID, JSONBOID,
+    Oid types[13] = {TEXTOID,  TEXTOID, TEXTOID,  TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
                      JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, TEXTOID};
     Datum values[13];
     char nulls[14] = "             ";
@@ -428,7 +429,8 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
     if (!stored.found)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
-                               "longer exists", id_text, trigger_name)));
+                               "longer exists",
+                               id_text, trigger_name)));
     require_may_manage("event_id", trigger_name, stored, row_trigger_table(trigger_name));
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "

@@ -29,8 +29,8 @@ namespace {
 struct EventLogLayout {
     Oid relid = InvalidOid;
     int natts = 0;
-    int id = -1, schema_name = -1, table_name = -1, trigger_name = -1, payload = -1,
-        delivered = -1, error = -1, tries = -1, created_at = -1, archived = -1;
+    int id = -1, schema_name = -1, table_name = -1, trigger_name = -1, payload = -1, delivered = -1,
+        error = -1, tries = -1, created_at = -1, archived = -1;
 };
 EventLogLayout layout;
 
@@ -43,22 +43,33 @@ void load_layout(Relation rel) {
         Form_pg_attribute att = TupleDescAttr(desc, i);
         if (att->attisdropped) continue;
         const char *name = NameStr(att->attname);
-        if (strcmp(name, "id") == 0) fresh.id = i;
-        else if (strcmp(name, "schema_name") == 0) fresh.schema_name = i;
-        else if (strcmp(name, "table_name") == 0) fresh.table_name = i;
-        else if (strcmp(name, "trigger_name") == 0) fresh.trigger_name = i;
-        else if (strcmp(name, "payload") == 0) fresh.payload = i;
-        else if (strcmp(name, "delivered") == 0) fresh.delivered = i;
-        else if (strcmp(name, "error") == 0) fresh.error = i;
-        else if (strcmp(name, "tries") == 0) fresh.tries = i;
-        else if (strcmp(name, "created_at") == 0) fresh.created_at = i;
-        else if (strcmp(name, "archived") == 0) fresh.archived = i;
+        if (strcmp(name, "id") == 0)
+            fresh.id = i;
+        else if (strcmp(name, "schema_name") == 0)
+            fresh.schema_name = i;
+        else if (strcmp(name, "table_name") == 0)
+            fresh.table_name = i;
+        else if (strcmp(name, "trigger_name") == 0)
+            fresh.trigger_name = i;
+        else if (strcmp(name, "payload") == 0)
+            fresh.payload = i;
+        else if (strcmp(name, "delivered") == 0)
+            fresh.delivered = i;
+        else if (strcmp(name, "error") == 0)
+            fresh.error = i;
+        else if (strcmp(name, "tries") == 0)
+            fresh.tries = i;
+        else if (strcmp(name, "created_at") == 0)
+            fresh.created_at = i;
+        else if (strcmp(name, "archived") == 0)
+            fresh.archived = i;
     }
     if (fresh.id < 0 || fresh.schema_name < 0 || fresh.table_name < 0 || fresh.trigger_name < 0 ||
         fresh.payload < 0 || fresh.delivered < 0 || fresh.error < 0 || fresh.tries < 0 ||
         fresh.created_at < 0 || fresh.archived < 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("eventhooks.event_log does not have the columns pg_eventhooks expects")));
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("eventhooks.event_log does not have the columns pg_eventhooks expects")));
     layout = fresh;
 }
 
@@ -92,8 +103,8 @@ void on_event_log_invalidation(Datum, Oid relid) {
 
 void build_index_cache(Relation rel) {
     if (index_cache_context == nullptr) {
-        index_cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_eventhooks event_log indexes",
-                                                    ALLOCSET_SMALL_SIZES);
+        index_cache_context = AllocSetContextCreate(
+            CacheMemoryContext, "pg_eventhooks event_log indexes", ALLOCSET_SMALL_SIZES);
         CacheRegisterRelcacheCallback(on_event_log_invalidation, (Datum)0);
     }
     MemoryContextReset(index_cache_context);
@@ -102,7 +113,8 @@ void build_index_cache(Relation rel) {
     MemoryContext old = MemoryContextSwitchTo(index_cache_context);
     EState *estate = CreateExecutorState();  // lives (as a child context) as long as the cache
     List *oids = RelationGetIndexList(rel);
-    index_cache.indexes = static_cast<CachedIndex *>(palloc0(sizeof(CachedIndex) * (list_length(oids) + 1)));
+    index_cache.indexes =
+        static_cast<CachedIndex *>(palloc0(sizeof(CachedIndex) * (list_length(oids) + 1)));
     ListCell *cell;
     foreach (cell, oids) {
         Relation index = index_open(lfirst_oid(cell), RowExclusiveLock);
@@ -117,7 +129,8 @@ void build_index_cache(Relation rel) {
         index_close(index, NoLock);
     }
     index_cache.econtext = CreateStandaloneExprContext();
-    index_cache.slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(rel)), &TTSOpsHeapTuple);
+    index_cache.slot =
+        MakeSingleTupleTableSlot(CreateTupleDescCopy(RelationGetDescr(rel)), &TTSOpsHeapTuple);
     index_cache.relid = RelationGetRelid(rel);
     MemoryContextSwitchTo(old);
 }
@@ -155,7 +168,8 @@ void insert_with_indexes(Relation rel, HeapTuple tuple) {
         Relation index = index_open(cached.oid, RowExclusiveLock);
         FormIndexDatum(cached.info, slot, nullptr, values, isnull);
         index_insert(index, values, isnull, &slot->tts_tid, rel,
-                     cached.info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, cached.info);
+                     cached.info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false,
+                     cached.info);
         index_close(index, NoLock);
     }
     ResetExprContext(econtext);

@@ -40,7 +40,8 @@ Oid event_triggers_relid() {
 
 Oid capture_event_function_oid() {
     if (!OidIsValid(cached_capture_function)) {
-        List *name = list_make2(makeString(pstrdup("eventhooks")), makeString(pstrdup("capture_event")));
+        List *name =
+            list_make2(makeString(pstrdup("eventhooks")), makeString(pstrdup("capture_event")));
         cached_capture_function = LookupFuncName(name, 0, nullptr, true);
     }
     return cached_capture_function;
@@ -82,7 +83,8 @@ int spi_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *value
     int rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, max_rows);
     AtEOXact_GUC(true, nest_level);
     SetUserIdAndSecContext(saved_user, saved_context);
-    if (rc < 0) elog(ERROR, "pg_eventhooks: SPI failed (%s) for: %s", SPI_result_code_string(rc), sql);
+    if (rc < 0)
+        elog(ERROR, "pg_eventhooks: SPI failed (%s) for: %s", SPI_result_code_string(rc), sql);
     return rc;
 }
 

@@ -49,7 +49,8 @@ Datum eventhooks_new_event_id(PG_FUNCTION_ARGS) {
 // Statement trigger on eventhooks.event_triggers: every backend drops its trigger cache at
 // the commit of any configuration change, however it was made (API, restore, hand edit).
 Datum eventhooks_configuration_changed(PG_FUNCTION_ARGS) {
-    if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "configuration_changed must be called as a trigger");
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        elog(ERROR, "configuration_changed must be called as a trigger");
     auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
     CacheInvalidateRelcacheByRelid(RelationGetRelid(data->tg_relation));
     return PointerGetDatum(nullptr);
@@ -74,7 +75,8 @@ Datum eventhooks_raise_cpp_exception(PG_FUNCTION_ARGS) {
     return eventhooks::pg::guard_entry([&]() -> Datum {
         CountsDestruction guard;
         std::string what = kind;
-        if (what == "runtime_error") throw std::runtime_error("C++ runtime_error: " + guard.buffer.substr(0, 3));
+        if (what == "runtime_error")
+            throw std::runtime_error("C++ runtime_error: " + guard.buffer.substr(0, 3));
         if (what == "config_error") throw eventhooks::core::ConfigError("argument: is wrong");
         if (what == "bad_alloc") throw std::bad_alloc();
         if (what == "postgres_error")

@@ -19,14 +19,12 @@ char *guc_allowed_env = nullptr;
 char *guc_ca_file = nullptr;
 
 void define_settings() {
-    DefineCustomIntVariable("eventhooks.max_concurrent_deliveries",
-                            "HTTP requests in flight per database.", nullptr,
-                            &guc_max_concurrent_deliveries, 100, 1, 10000, PGC_SIGHUP, 0, nullptr,
-                            nullptr, nullptr);
-    DefineCustomIntVariable("eventhooks.fetch_batch_size",
-                            "Events the delivery worker claims per fetch.", nullptr,
-                            &guc_fetch_batch_size, 100, 1, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
+    DefineCustomIntVariable(
+        "eventhooks.max_concurrent_deliveries", "HTTP requests in flight per database.", nullptr,
+        &guc_max_concurrent_deliveries, 100, 1, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "eventhooks.fetch_batch_size", "Events the delivery worker claims per fetch.", nullptr,
+        &guc_fetch_batch_size, 100, 1, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("eventhooks.poll_interval",
                             "Fallback poll of the event table when no wake-up came.", nullptr,
                             &guc_poll_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
@@ -44,12 +42,11 @@ void define_settings() {
         "eventhooks.allowed_env",
         "Environment variables that non-superusers may name in value_from_env, "
         "webhook_from_env and secret_from_env.",
-        "Comma-separated list. Superusers may name any variable.", &guc_allowed_env, "",
-        PGC_SUSET, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
+        "Comma-separated list. Superusers may name any variable.", &guc_allowed_env, "", PGC_SUSET,
+        GUC_LIST_INPUT, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("eventhooks.ca_file",
                                "CA bundle for TLS verification of webhooks (empty: system store).",
-                               nullptr, &guc_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr,
-                               nullptr);
+                               nullptr, &guc_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("eventhooks");
 }
 

@@ -104,7 +104,8 @@ void start_worker(WorkerHandle *h) {
     worker.bgw_restart_time = BGW_NEVER_RESTART;  // the launcher restarts it, and knows when not to
     snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_eventhooks");
     snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventhooks_delivery_worker_main");
-    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_eventhooks delivery for database %u", h->database_oid);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_eventhooks delivery for database %u",
+             h->database_oid);
     snprintf(worker.bgw_type, BGW_MAXLEN, "pg_eventhooks delivery");
     worker.bgw_main_arg = ObjectIdGetDatum(h->database_oid);
     worker.bgw_notify_pid = MyProcPid;

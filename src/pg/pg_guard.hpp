@@ -29,26 +29,26 @@ namespace eventhooks::pg {
 
 // A Postgres ERROR caught where C++ called Postgres, with its full ErrorData.
 class PgError : public std::exception {
-public:
+  public:
     explicit PgError(ErrorData *edata) : edata_(edata) {}
     const char *what() const noexcept override {
         return edata_ && edata_->message ? edata_->message : "Postgres error";
     }
     ErrorData *edata() const { return edata_; }
 
-private:
+  private:
     ErrorData *edata_;
 };
 
 // An error our own C++ code raises with a specific SQLSTATE (e.g. "must be owner").
 class SqlError : public std::runtime_error {
-public:
+  public:
     SqlError(int sqlstate, const std::string &message, std::string hint = {})
         : std::runtime_error(message), sqlstate_(sqlstate), hint_(std::move(hint)) {}
     int sqlstate() const { return sqlstate_; }
     const std::string &hint() const { return hint_; }
 
-private:
+  private:
     int sqlstate_;
     std::string hint_;
 };
@@ -58,9 +58,7 @@ void call_postgres(F &&body) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData *volatile edata = nullptr;
     PG_TRY();
-    {
-        body();
-    }
+    { body(); }
     PG_CATCH();
     {
         MemoryContextSwitchTo(caller_context);

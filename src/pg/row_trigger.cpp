@@ -45,7 +45,8 @@ bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, He
 }
 
 // The row as jsonb, limited to the payload columns.
-Jsonb *row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload, TupleDesc payload_desc) {
+Jsonb *row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload,
+                   TupleDesc payload_desc) {
     if (payload.all) return row_to_jsonb(heap_copy_tuple_as_datum(row, desc));
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
     bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
@@ -86,7 +87,9 @@ Datum capture_event(FunctionCallInfo fcinfo) {
 
     TupleDesc desc = RelationGetDescr(rel);
     HeapTuple old_row = op == kInsert ? nullptr : data->tg_trigtuple;
-    HeapTuple new_row = op == kInsert ? data->tg_trigtuple : op == kUpdate ? data->tg_newtuple : nullptr;
+    HeapTuple new_row = op == kInsert   ? data->tg_trigtuple
+                        : op == kUpdate ? data->tg_newtuple
+                                        : nullptr;
     if (op == kUpdate && !listened_column_changed(*trigger, old_row, new_row, desc))
         return PointerGetDatum(nullptr);
 

@@ -26,9 +26,7 @@ Jsonb *parse_json_object(const char *setting, const char *value) {
     MemoryContext caller_context = CurrentMemoryContext;
     Datum parsed = (Datum)0;
     PG_TRY();
-    {
-        parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(value));
-    }
+    { parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(value)); }
     PG_CATCH();
     {
         MemoryContextSwitchTo(caller_context);
@@ -43,7 +41,8 @@ Jsonb *parse_json_object(const char *setting, const char *value) {
     if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(parsed)))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("setting \"%s\" must be a JSON object of session variables, not "
-                               "another JSON value", setting),
+                               "another JSON value",
+                               setting),
                         errdetail("Its value is: %s", value)));
     return DatumGetJsonbP(parsed);
 }
@@ -56,8 +55,8 @@ const Jsonb *current_session_variables() {
     for (const char *setting : settings) {
         // Our own setting is read through its variable; the others may be placeholders
         // defined at any time, so they are looked up by name.
-        const char *value = setting == settings[0] ? guc_session_variables
-                                                   : GetConfigOption(setting, true, false);
+        const char *value =
+            setting == settings[0] ? guc_session_variables : GetConfigOption(setting, true, false);
         if (value == nullptr || value[0] == '\0') continue;
         if (last_value != nullptr && strcmp(value, last_value) == 0) return last_parsed;
         Jsonb *parsed = parse_json_object(setting, value);

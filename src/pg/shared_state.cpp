@@ -23,7 +23,8 @@ static void attach_shared_memory() {
     if (previous_shmem_startup_hook) previous_shmem_startup_hook();
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    state = static_cast<SharedState *>(ShmemInitStruct("pg_eventhooks", sizeof(SharedState), &found));
+    state =
+        static_cast<SharedState *>(ShmemInitStruct("pg_eventhooks", sizeof(SharedState), &found));
     if (!found) {
         memset(state, 0, sizeof(SharedState));
         SpinLockInit(&state->mutex);

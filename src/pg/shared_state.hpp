@@ -25,7 +25,7 @@ struct DeliverySlot {
     int requests_in_flight;
     int64 events_sent;
     int64 events_failed;
-    int64 events_pending;    // as of the worker's last count
+    int64 events_pending;  // as of the worker's last count
     int64 events_due;
     char last_error[kLastErrorLength];
     TimestampTz last_error_at;

@@ -79,8 +79,8 @@ SpecColumns copy_column_names(const core::ColumnSelection &selection) {
     out.all = selection.all;
     out.count = static_cast<int>(selection.columns.size());
     if (out.count > 0) {
-        out.names = static_cast<char **>(
-            palloc_extended(sizeof(char *) * out.count, MCXT_ALLOC_NO_OOM));
+        out.names =
+            static_cast<char **>(palloc_extended(sizeof(char *) * out.count, MCXT_ALLOC_NO_OOM));
         if (out.names == nullptr) return out;
         for (int i = 0; i < out.count; i++) {
             const std::string &name = selection.columns[i];
@@ -151,7 +151,8 @@ bool has_own_row_trigger(Oid relid, const char *row_trigger_name) {
                 ObjectIdGetDatum(relid));
     ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
                 CStringGetDatum(row_trigger_name));
-    SysScanDesc scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, nullptr, 2, keys);
+    SysScanDesc scan =
+        systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, nullptr, 2, keys);
     HeapTuple tuple = systable_getnext(scan);
     bool own = HeapTupleIsValid(tuple) &&
                !OidIsValid(reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple))->tgparentid);
@@ -174,7 +175,8 @@ Oid reporting_relid(Relation rel, const char *row_trigger_name) {
     return relid;
 }
 
-void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger_name, Relation rel) {
+void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger_name,
+                 Relation rel) {
     Oid config_relid = event_triggers_relid();
     if (!OidIsValid(config_relid)) return;
     Relation config = table_open(config_relid, AccessShareLock);
@@ -202,7 +204,8 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
             entry->payload[op] = resolve_columns(payload, rel);
             entry->payload_desc[op] = payload_row_type(entry->payload[op], rel);
             if (op == kUpdate)
-                entry->compare = update_comparisons(entry->listened[op], rel, &entry->compare_count);
+                entry->compare =
+                    update_comparisons(entry->listened[op], rel, &entry->compare_count);
             MemoryContextSwitchTo(old);
         }
     }

@@ -15,8 +15,8 @@ extern "C" {
 namespace eventhooks::pg {
 
 struct ColumnList {
-    bool all;             // every column of the row
-    int count;            // otherwise these attribute numbers of the firing relation
+    bool all;   // every column of the row
+    int count;  // otherwise these attribute numbers of the firing relation
     AttrNumber *attnums;
 };
 
@@ -43,8 +43,8 @@ struct CachedTrigger {
     TupleDesc payload_desc[3];  // blessed row type of a column subset, for row_to_json
     int compare_count;          // UPDATE: the listened columns and how to compare them
     ColumnComparison *compare;
-    char *schema_name;          // of the table the event trigger was made on
-    char *table_name;           //   (the partitioned table for a partition's rows)
+    char *schema_name;  // of the table the event trigger was made on
+    char *table_name;   //   (the partitioned table for a partition's rows)
 };
 
 enum TriggerOperation { kInsert = 0, kUpdate = 1, kDelete = 2 };

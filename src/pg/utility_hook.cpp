@@ -30,7 +30,8 @@ const char *database_needing_exclusive_access(Node *statement, bool *is_drop) {
         *is_drop = true;
         return castNode(DropdbStmt, statement)->dbname;
     }
-    if (IsA(statement, RenameStmt) && castNode(RenameStmt, statement)->renameType == OBJECT_DATABASE)
+    if (IsA(statement, RenameStmt) &&
+        castNode(RenameStmt, statement)->renameType == OBJECT_DATABASE)
         return castNode(RenameStmt, statement)->subname;
     if (IsA(statement, CreatedbStmt)) {
         ListCell *cell;
@@ -75,8 +76,9 @@ void utility_hook(PlannedStmt *pstmt, const char *query_string, bool read_only_t
                   ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *query_env,
                   DestReceiver *dest, QueryCompletion *qc) {
     bool drop_found = false;
-    const char *dbname =
-        shared_state() ? database_needing_exclusive_access(pstmt->utilityStmt, &drop_found) : nullptr;
+    const char *dbname = shared_state()
+                             ? database_needing_exclusive_access(pstmt->utilityStmt, &drop_found)
+                             : nullptr;
     const volatile bool is_drop = drop_found;
     const volatile Oid database_oid = dbname ? get_database_oid(dbname, true) : InvalidOid;
     if (OidIsValid(database_oid)) stop_worker(database_oid, true);
@@ -86,8 +88,8 @@ void utility_hook(PlannedStmt *pstmt, const char *query_string, bool read_only_t
             previous_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env,
                                   dest, qc);
         else
-            standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params,
-                                    query_env, dest, qc);
+            standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
+                                    dest, qc);
     }
     PG_CATCH();
     {
