@@ -12,6 +12,7 @@ extern "C" {
 #include "storage/lmgr.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -104,6 +105,26 @@ bool lock_extension() {
     return OidIsValid(get_extension_oid("pg_eventhooks", true));
 }
 
+// The worker's three statements, parsed and planned once per worker (the plan cache re-plans
+// them by itself after DDL, e.g. a DROP and CREATE of the extension).
+// options CURSOR_OPT_CUSTOM_PLAN: planned for each execution's parameters (parse and analysis
+// are still saved), for the claim, whose best plan depends on its LIMIT and the backlog.
+SPIPlanPtr prepared_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, int options = 0) {
+    if (*plan == nullptr) {
+        SPIPlanPtr fresh = SPI_prepare_cursor(sql, nargs, types, options);
+        if (fresh == nullptr)
+            elog(ERROR, "pg_eventhooks: preparing a delivery statement failed: %s",
+                 SPI_result_code_string(SPI_result));
+        if (SPI_keepplan(fresh) != 0) elog(ERROR, "pg_eventhooks: SPI_keepplan failed");
+        *plan = fresh;
+    }
+    return *plan;
+}
+
+SPIPlanPtr record_plan = nullptr;
+SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr count_plan = nullptr;
+
 Datum text_array(int count, const char *const *items) {
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
     for (int i = 0; i < count; i++) values[i] = CStringGetTextDatum(items[i]);
@@ -123,14 +144,16 @@ void run_round_in_transaction(const char *records_json, int claim_limit, int exc
     if (records_json != nullptr) {
         Oid types[1] = {JSONBOID};
         Datum values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(records_json))};
-        if (SPI_execute_with_args(kRecordSql, 1, types, values, nullptr, false, 0) < 0)
+        if (SPI_execute_plan(prepared_plan(&record_plan, kRecordSql, 1, types), values, nullptr,
+                             false, 0) < 0)
             elog(ERROR, "pg_eventhooks: recording delivery results failed");
     }
     if (claim_limit > 0) {
         Oid types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
         Datum values[3] = {Int32GetDatum(claim_limit), text_array(excluded_count, excluded),
                            text_array(in_flight_count, in_flight)};
-        if (SPI_execute_with_args(kClaimSql, 3, types, values, nullptr, false, 0) < 0)
+        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 3, types, CURSOR_OPT_CUSTOM_PLAN), values, nullptr,
+                             false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
         out->rows = SPI_processed;
         out->cells = static_cast<char **>(
@@ -144,7 +167,9 @@ void run_round_in_transaction(const char *records_json, int claim_limit, int exc
         }
     }
     if (refresh_counts) {
-        if (SPI_execute(kCountSql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+        if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 0, nullptr), nullptr, nullptr,
+                             true, 1) != SPI_OK_SELECT ||
+            SPI_processed != 1)
             elog(ERROR, "pg_eventhooks: counting events failed");
         bool isnull;
         for (int i = 0; i < 3; i++) out->counts[i] = int8_cell(i + 1, &isnull);
