@@ -33,12 +33,13 @@ FmgrInfo *to_jsonb_for_records() {
     return flinfo;
 }
 
-void push_key(JsonbParseState **state, const char *key) {
+// A string as object key (WJB_KEY) or value (WJB_VALUE).
+void push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text) {
     JsonbValue v;
     v.type = jbvString;
-    v.val.string.val = const_cast<char *>(key);
-    v.val.string.len = static_cast<int>(strlen(key));
-    pushJsonbValue(state, WJB_KEY, &v);
+    v.val.string.val = const_cast<char *>(text);
+    v.val.string.len = static_cast<int>(strlen(text));
+    pushJsonbValue(state, token, &v);
 }
 
 void push_jsonb_or_null(JsonbParseState **state, const Jsonb *value) {
@@ -62,20 +63,16 @@ Jsonb *row_to_jsonb(Datum composite) {
 Datum build_event_payload(const char *op, Jsonb *old_row, Jsonb *new_row) {
     JsonbParseState *state = nullptr;
     pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-    push_key(&state, "op");
-    JsonbValue op_value;
-    op_value.type = jbvString;
-    op_value.val.string.val = const_cast<char *>(op);
-    op_value.val.string.len = static_cast<int>(strlen(op));
-    pushJsonbValue(&state, WJB_VALUE, &op_value);
-    push_key(&state, "data");
+    push_string(&state, WJB_KEY, "op");
+    push_string(&state, WJB_VALUE, op);
+    push_string(&state, WJB_KEY, "data");
     pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-    push_key(&state, "old");
+    push_string(&state, WJB_KEY, "old");
     push_jsonb_or_null(&state, old_row);
-    push_key(&state, "new");
+    push_string(&state, WJB_KEY, "new");
     push_jsonb_or_null(&state, new_row);
     pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
-    push_key(&state, "session_variables");
+    push_string(&state, WJB_KEY, "session_variables");
     push_jsonb_or_null(&state, current_session_variables());
     JsonbValue *result = pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
     return JsonbPGetDatum(JsonbValueToJsonb(result));

@@ -34,6 +34,23 @@ struct EventLogLayout {
 };
 EventLogLayout layout;
 
+struct LayoutColumn {
+    const char *name;
+    int EventLogLayout::*position;
+};
+const LayoutColumn kLayoutColumns[] = {
+    {"id", &EventLogLayout::id},
+    {"schema_name", &EventLogLayout::schema_name},
+    {"table_name", &EventLogLayout::table_name},
+    {"trigger_name", &EventLogLayout::trigger_name},
+    {"payload", &EventLogLayout::payload},
+    {"delivered", &EventLogLayout::delivered},
+    {"error", &EventLogLayout::error},
+    {"tries", &EventLogLayout::tries},
+    {"created_at", &EventLogLayout::created_at},
+    {"archived", &EventLogLayout::archived},
+};
+
 void load_layout(Relation rel) {
     TupleDesc desc = RelationGetDescr(rel);
     EventLogLayout fresh;
@@ -42,34 +59,15 @@ void load_layout(Relation rel) {
     for (int i = 0; i < desc->natts; i++) {
         Form_pg_attribute att = TupleDescAttr(desc, i);
         if (att->attisdropped) continue;
-        const char *name = NameStr(att->attname);
-        if (strcmp(name, "id") == 0)
-            fresh.id = i;
-        else if (strcmp(name, "schema_name") == 0)
-            fresh.schema_name = i;
-        else if (strcmp(name, "table_name") == 0)
-            fresh.table_name = i;
-        else if (strcmp(name, "trigger_name") == 0)
-            fresh.trigger_name = i;
-        else if (strcmp(name, "payload") == 0)
-            fresh.payload = i;
-        else if (strcmp(name, "delivered") == 0)
-            fresh.delivered = i;
-        else if (strcmp(name, "error") == 0)
-            fresh.error = i;
-        else if (strcmp(name, "tries") == 0)
-            fresh.tries = i;
-        else if (strcmp(name, "created_at") == 0)
-            fresh.created_at = i;
-        else if (strcmp(name, "archived") == 0)
-            fresh.archived = i;
+        for (const LayoutColumn &column : kLayoutColumns)
+            if (strcmp(NameStr(att->attname), column.name) == 0) fresh.*column.position = i;
     }
-    if (fresh.id < 0 || fresh.schema_name < 0 || fresh.table_name < 0 || fresh.trigger_name < 0 ||
-        fresh.payload < 0 || fresh.delivered < 0 || fresh.error < 0 || fresh.tries < 0 ||
-        fresh.created_at < 0 || fresh.archived < 0)
-        ereport(ERROR,
-                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("eventhooks.event_log does not have the columns pg_eventhooks expects")));
+    for (const LayoutColumn &column : kLayoutColumns)
+        if (fresh.*column.position < 0)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("eventhooks.event_log has no column \"%s\", which "
+                                   "pg_eventhooks writes",
+                                   column.name)));
     layout = fresh;
 }
 

@@ -40,19 +40,6 @@ class PgError : public std::exception {
     ErrorData *edata_;
 };
 
-// An error our own C++ code raises with a specific SQLSTATE (e.g. "must be owner").
-class SqlError : public std::runtime_error {
-  public:
-    SqlError(int sqlstate, const std::string &message, std::string hint = {})
-        : std::runtime_error(message), sqlstate_(sqlstate), hint_(std::move(hint)) {}
-    int sqlstate() const { return sqlstate_; }
-    const std::string &hint() const { return hint_; }
-
-  private:
-    int sqlstate_;
-    std::string hint_;
-};
-
 template <typename F>
 void call_postgres(F &&body) {
     MemoryContext caller_context = CurrentMemoryContext;
@@ -73,16 +60,11 @@ template <typename F>
 Datum guard_entry(F &&body) {
     ErrorData *pg_error = nullptr;
     const char *message = nullptr;
-    const char *hint = nullptr;
     int sqlstate = ERRCODE_INTERNAL_ERROR;
     try {
         return body();
     } catch (const PgError &e) {
         pg_error = e.edata();
-    } catch (const SqlError &e) {
-        sqlstate = e.sqlstate();
-        message = pstrdup(e.what());
-        hint = e.hint().empty() ? nullptr : pstrdup(e.hint().c_str());
     } catch (const core::ConfigError &e) {
         sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
         message = pstrdup(e.what());
@@ -96,7 +78,7 @@ Datum guard_entry(F &&body) {
     }
     // Every C++ object of the body and of the catch blocks is gone here.
     if (pg_error != nullptr) ReThrowError(pg_error);
-    ereport(ERROR, (errcode(sqlstate), errmsg("%s", message), hint ? errhint("%s", hint) : 0));
+    ereport(ERROR, (errcode(sqlstate), errmsg("%s", message)));
     pg_unreachable();
 }
 
