@@ -16,7 +16,7 @@ TAP_TESTS = 1
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc -DEVENTHOOKS_VERSION='"$(EXTVERSION)"'
 PG_CXXFLAGS = -std=c++17 -fPIC -Wall -Wextra -Wno-missing-field-initializers -Wno-unused-parameter -Wno-register \
-	-fno-omit-frame-pointer
+	-fno-omit-frame-pointer -MMD -MP
 SHLIB_LINK = -lcurl -lcrypto -lstdc++
 
 # Bitcode for JIT inlining would need clang at build time; it buys nothing for this extension.
@@ -32,3 +32,7 @@ endif
 # After the PGXS include, which resets PROVE_FLAGS.
 PROVE_FLAGS = -I ./test/perl
 PROVE_TESTS = test/t/*.pl
+
+# Rebuild objects when a header they include changes (PGXS tracks no header dependencies).
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d)
