@@ -494,6 +494,10 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     pgstat_report_appname("pg_eventhooks delivery");
     ereport(LOG,
             (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
+    // SQL runs through call_postgres (errors become PgError and unwind). The few direct calls
+    // in the loop (WaitEventSetWait, ProcessConfigFile, ...) have no PG_TRY above them: an
+    // ERROR there is promoted to FATAL and ends the process, so skipping the loop's destructors
+    // leaks nothing; the launcher starts a new worker, which resends what was in flight.
     guard_entry([]() -> Datum {
         DeliveryLoop loop;
         loop.run();
