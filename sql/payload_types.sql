@@ -227,6 +227,40 @@ SELECT payload->>'op' AS op,
        END AS new_equal
 FROM eventhooks.event_log WHERE trigger_name = 'wide' ORDER BY id;
 
+-- More types that row encoding decides per column: oid, name, "char", a domain over numeric
+-- holding NaN and Infinity, float4 specials, char(n) padding, money, an enum. A user type that
+-- gains a cast to json after the trigger was made is sent through the cast from then on, as
+-- row_to_json does.
+CREATE DOMAIN any_numeric AS numeric;
+CREATE TYPE level AS ENUM ('low', 'high');
+CREATE TABLE more_types (id int, o oid, n name, ch "char", dn any_numeric, f4 real,
+                         bp char(5), m money, lv level);
+SELECT eventhooks.create_event_trigger('more_types', 'more_types', 'http://127.0.0.1:9/more',
+    on_insert => '{}');
+INSERT INTO more_types VALUES
+    (1, 4294967295, 'a name', 'x', 'NaN', 'NaN', 'ab', 12.34, 'low'),
+    (2, 0, '', 'y', 'Infinity', '-Infinity', 'abcde', -0.5, 'high'),
+    (3, 17, 'n', 'z', '-1.500', 3.4028235e38, '', 0, NULL);
+CREATE VIEW more_types_compared AS
+SELECT t.id,
+       (e.payload->'data'->'new')::text = (row_to_json(t)::jsonb)::text AS new_same_text,
+       e.payload->'data'->'new' AS new
+FROM eventhooks.event_log e
+JOIN more_types t ON t.id = (e.payload->'data'->'new'->>'id')::int
+WHERE e.trigger_name = 'more_types';
+SELECT * FROM more_types_compared ORDER BY id;
+CREATE FUNCTION level_to_json(level) RETURNS json LANGUAGE sql IMMUTABLE
+    AS $$SELECT json_build_object('level', $1::text)$$;
+CREATE CAST (level AS json) WITH FUNCTION level_to_json(level);
+INSERT INTO more_types VALUES (4, 1, 'after cast', 'w', 2, 1.25, 'x', 1, 'high');
+SELECT * FROM more_types_compared WHERE id = 4;
+DROP VIEW more_types_compared;
+DROP TABLE more_types;
+DROP CAST (level AS json);
+DROP FUNCTION level_to_json(level);
+DROP TYPE level;
+DROP DOMAIN any_numeric;
+
 -- Every event recorded above is an ordinary pending event with the table's names.
 SELECT trigger_name, schema_name, table_name, payload->>'op' AS op,
        payload->'session_variables' AS session_variables, count(*)

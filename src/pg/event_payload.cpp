@@ -1,81 +1,54 @@
 // Event payload as jsonb (see event_payload.hpp).
 #include "pg/event_payload.hpp"
 
-extern "C" {
-#include "catalog/pg_type.h"
-#include "fmgr.h"
-#include "nodes/makefuncs.h"
-#include "utils/fmgroids.h"
-#include "utils/memutils.h"
-}
-
 #include "pg/session_variables.hpp"
 
 namespace eventhooks::pg {
 
 namespace {
 
-// to_jsonb(anyelement) decides how to convert from the declared argument type, which it reads
-// from fn_expr: declaring "record" makes it convert any composite datum by its own row type.
-FmgrInfo *to_jsonb_for_records() {
-    static FmgrInfo *flinfo = nullptr;
-    if (flinfo == nullptr) {
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        auto *info = static_cast<FmgrInfo *>(palloc0(sizeof(FmgrInfo)));
-        fmgr_info_cxt(F_TO_JSONB, info, TopMemoryContext);
-        Const *argument = makeNullConst(RECORDOID, -1, InvalidOid);
-        info->fn_expr =
-            reinterpret_cast<Node *>(makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(argument),
-                                                  InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
-        MemoryContextSwitchTo(old);
-        flinfo = info;
-    }
-    return flinfo;
+void set_key(JsonbPair *pair, const char *key, uint32 order) {
+    pair->key.type = jbvString;
+    pair->key.val.string.val = const_cast<char *>(key);
+    pair->key.val.string.len = static_cast<int>(strlen(key));
+    pair->order = order;
 }
 
-// A string as object key (WJB_KEY) or value (WJB_VALUE).
-void push_string(JsonbParseState **state, JsonbIteratorToken token, const char *text) {
-    JsonbValue v;
-    v.type = jbvString;
-    v.val.string.val = const_cast<char *>(text);
-    v.val.string.len = static_cast<int>(strlen(text));
-    pushJsonbValue(state, token, &v);
-}
-
-void push_jsonb_or_null(JsonbParseState **state, const Jsonb *value) {
-    JsonbValue v;
-    if (value == nullptr) {
-        v.type = jbvNull;
-    } else {
-        v.type = jbvBinary;
-        v.val.binary.data = const_cast<JsonbContainer *>(&value->root);
-        v.val.binary.len = static_cast<int>(VARSIZE(value) - VARHDRSZ);
-    }
-    pushJsonbValue(state, WJB_VALUE, &v);
+void set_value_or_null(JsonbPair *pair, const JsonbValue *value) {
+    if (value == nullptr)
+        pair->value.type = jbvNull;
+    else
+        pair->value = *value;
 }
 
 }  // namespace
 
-Jsonb *row_to_jsonb(Datum composite) {
-    return DatumGetJsonbP(FunctionCall1(to_jsonb_for_records(), composite));
-}
+Datum build_event_payload(const char *op, const JsonbValue *old_row, const JsonbValue *new_row) {
+    // Pairs are written in jsonb's key order (shorter keys first, then by bytes), which is
+    // what JsonbValueToJsonb expects of an object it did not sort itself.
+    JsonbPair data_pairs[2];
+    set_key(&data_pairs[0], "new", 0);
+    set_value_or_null(&data_pairs[0], new_row);
+    set_key(&data_pairs[1], "old", 1);
+    set_value_or_null(&data_pairs[1], old_row);
 
-Datum build_event_payload(const char *op, Jsonb *old_row, Jsonb *new_row) {
-    JsonbParseState *state = nullptr;
-    pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-    push_string(&state, WJB_KEY, "op");
-    push_string(&state, WJB_VALUE, op);
-    push_string(&state, WJB_KEY, "data");
-    pushJsonbValue(&state, WJB_BEGIN_OBJECT, nullptr);
-    push_string(&state, WJB_KEY, "old");
-    push_jsonb_or_null(&state, old_row);
-    push_string(&state, WJB_KEY, "new");
-    push_jsonb_or_null(&state, new_row);
-    pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
-    push_string(&state, WJB_KEY, "session_variables");
-    push_jsonb_or_null(&state, current_session_variables());
-    JsonbValue *result = pushJsonbValue(&state, WJB_END_OBJECT, nullptr);
-    return JsonbPGetDatum(JsonbValueToJsonb(result));
+    JsonbPair pairs[3];
+    set_key(&pairs[0], "op", 0);
+    pairs[0].value.type = jbvString;
+    pairs[0].value.val.string.val = const_cast<char *>(op);
+    pairs[0].value.val.string.len = static_cast<int>(strlen(op));
+    set_key(&pairs[1], "data", 1);
+    pairs[1].value.type = jbvObject;
+    pairs[1].value.val.object.nPairs = 2;
+    pairs[1].value.val.object.pairs = data_pairs;
+    set_key(&pairs[2], "session_variables", 2);
+    set_value_or_null(&pairs[2], current_session_variables());
+
+    JsonbValue payload;
+    payload.type = jbvObject;
+    payload.val.object.nPairs = 3;
+    payload.val.object.pairs = pairs;
+    return JsonbPGetDatum(JsonbValueToJsonb(&payload));
 }
 
 }  // namespace eventhooks::pg

@@ -1,6 +1,6 @@
 // Builds an event's payload, {"op", "data": {"old", "new"}, "session_variables"}, as jsonb
-// directly (no JSON text to parse): rows are converted the way to_jsonb does, which gives the
-// same values as row_to_json(row)::jsonb.
+// directly (no JSON text to parse): the rows come as JsonbValue trees from row_encoder, and
+// the whole payload is serialized once.
 #pragma once
 
 extern "C" {
@@ -10,10 +10,7 @@ extern "C" {
 
 namespace eventhooks::pg {
 
-// A composite datum (a row of any row type, including blessed record types) as jsonb.
-Jsonb *row_to_jsonb(Datum composite);
-
 // The payload; old_row/new_row may be nullptr (JSON null). Session variables are read here.
-Datum build_event_payload(const char *op, Jsonb *old_row, Jsonb *new_row);
+Datum build_event_payload(const char *op, const JsonbValue *old_row, const JsonbValue *new_row);
 
 }  // namespace eventhooks::pg

@@ -32,6 +32,7 @@ extern "C" {
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/event_payload.hpp"
+#include "pg/row_encoder.hpp"
 
 namespace eventhooks::pg {
 
@@ -404,7 +405,7 @@ Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
     event.schema_name = schema_name;
     event.table_name = table_name;
     event.trigger_name = name;
-    event.payload = build_event_payload("MANUAL", nullptr, payload);
+    event.payload = build_event_payload("MANUAL", nullptr, jsonb_value_tree(payload));
     pg_uuid_t id = write_event(event);
     SPI_finish();
     auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));

@@ -44,18 +44,6 @@ bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, He
     return false;
 }
 
-// The row as jsonb, limited to the payload columns.
-Jsonb *row_payload(HeapTuple row, TupleDesc desc, const ColumnList &payload,
-                   TupleDesc payload_desc) {
-    if (payload.all) return row_to_jsonb(heap_copy_tuple_as_datum(row, desc));
-    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (payload.count + 1)));
-    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (payload.count + 1)));
-    for (int i = 0; i < payload.count; i++)
-        values[i] = heap_getattr(row, payload.attnums[i], desc, &nulls[i]);
-    HeapTuple projected = heap_form_tuple(payload_desc, values, nulls);
-    return row_to_jsonb(heap_copy_tuple_as_datum(projected, payload_desc));
-}
-
 Datum capture_event(FunctionCallInfo fcinfo) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -93,10 +81,9 @@ Datum capture_event(FunctionCallInfo fcinfo) {
     if (op == kUpdate && !listened_column_changed(*trigger, old_row, new_row, desc))
         return PointerGetDatum(nullptr);
 
-    const ColumnList &columns = trigger->payload[op];
-    TupleDesc payload_desc = trigger->payload_desc[op];
-    Jsonb *old_json = old_row ? row_payload(old_row, desc, columns, payload_desc) : nullptr;
-    Jsonb *new_json = new_row ? row_payload(new_row, desc, columns, payload_desc) : nullptr;
+    const RowEncoder &encoder = *trigger->encoder[op];
+    JsonbValue *old_json = old_row ? encode_row(encoder, old_row, desc) : nullptr;
+    JsonbValue *new_json = new_row ? encode_row(encoder, new_row, desc) : nullptr;
 
     NewEvent event;
     event.schema_name = trigger->schema_name;

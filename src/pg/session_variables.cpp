@@ -12,13 +12,16 @@ extern "C" {
 }
 
 #include "pg/guc.hpp"
+#include "pg/row_encoder.hpp"
 
 namespace eventhooks::pg {
 
 namespace {
 
+// The last value seen and its parsed tree, both in remembered_context.
+MemoryContext remembered_context = nullptr;
 char *last_value = nullptr;
-Jsonb *last_parsed = nullptr;
+const JsonbValue *last_parsed = nullptr;
 
 // Parses with Postgres's own jsonb input (what the payload will be stored as), reporting a
 // failure as an ERROR that names the setting.
@@ -49,7 +52,7 @@ Jsonb *parse_json_object(const char *setting, const char *value) {
 
 }  // namespace
 
-const Jsonb *current_session_variables() {
+const JsonbValue *current_session_variables() {
     static const char *const settings[] = {"eventhooks.session_variables", "hasura.user",
                                            "request.jwt.claims"};
     for (const char *setting : settings) {
@@ -60,17 +63,18 @@ const Jsonb *current_session_variables() {
         if (value == nullptr || value[0] == '\0') continue;
         if (last_value != nullptr && strcmp(value, last_value) == 0) return last_parsed;
         Jsonb *parsed = parse_json_object(setting, value);
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        Jsonb *kept = static_cast<Jsonb *>(palloc(VARSIZE(parsed)));
+        if (remembered_context == nullptr)
+            remembered_context = AllocSetContextCreate(
+                TopMemoryContext, "pg_eventhooks session variables", ALLOCSET_SMALL_SIZES);
+        MemoryContextReset(remembered_context);
+        last_value = nullptr;
+        MemoryContext old = MemoryContextSwitchTo(remembered_context);
+        // The tree points into its jsonb, so that is copied into the context first.
+        auto *kept = static_cast<Jsonb *>(palloc(VARSIZE(parsed)));
         memcpy(kept, parsed, VARSIZE(parsed));
-        char *kept_value = pstrdup(value);
+        last_parsed = jsonb_value_tree(kept);
+        last_value = pstrdup(value);
         MemoryContextSwitchTo(old);
-        if (last_value != nullptr) {
-            pfree(last_value);
-            pfree(last_parsed);
-        }
-        last_value = kept_value;
-        last_parsed = kept;
         return last_parsed;
     }
     return nullptr;

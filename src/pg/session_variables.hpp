@@ -9,8 +9,8 @@ extern "C" {
 
 namespace eventhooks::pg {
 
-// The current session variables as a jsonb object, or nullptr when none is set. ERROR naming
-// the setting when its value is not a JSON object.
-const Jsonb *current_session_variables();
+// The current session variables as a jsonb object tree (to embed in a payload), or nullptr
+// when none is set. ERROR naming the setting when its value is not a JSON object.
+const JsonbValue *current_session_variables();
 
 }  // namespace eventhooks::pg

@@ -21,6 +21,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 }
 
@@ -41,6 +42,10 @@ void on_relcache_invalidation(Datum, Oid relid) {
     forget_extension_catalog(relid);
     if (cache == nullptr) return;
     if (relid == InvalidOid || list_member_oid(watched_relids, relid)) cache_stale = true;
+}
+
+void on_cast_invalidation(Datum, int, uint32) {
+    if (cache != nullptr) cache_stale = true;
 }
 
 void reset_cache_if_stale() {
@@ -114,15 +119,6 @@ ColumnList resolve_columns(const SpecColumns &names, Relation rel) {
         if (attnum > 0) list.attnums[list.count++] = attnum;
     }
     return list;
-}
-
-// The row type of a payload column subset, registered so that row_to_json can read it.
-TupleDesc payload_row_type(const ColumnList &columns, Relation rel) {
-    if (columns.all) return nullptr;
-    TupleDesc desc = CreateTemplateTupleDesc(columns.count);
-    for (int i = 0; i < columns.count; i++)
-        TupleDescCopyEntry(desc, i + 1, RelationGetDescr(rel), columns.attnums[i]);
-    return BlessTupleDesc(desc);
 }
 
 ColumnComparison *update_comparisons(const ColumnList &listened, Relation rel, int *count) {
@@ -202,7 +198,9 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
             MemoryContext old = MemoryContextSwitchTo(cache_context);
             entry->listened[op] = resolve_columns(listened, rel);
             entry->payload[op] = resolve_columns(payload, rel);
-            entry->payload_desc[op] = payload_row_type(entry->payload[op], rel);
+            const ColumnList &sent = entry->payload[op];
+            entry->encoder[op] = make_row_encoder(RelationGetDescr(rel), sent.all, sent.attnums,
+                                                  sent.count, cache_context);
             if (op == kUpdate)
                 entry->compare =
                     update_comparisons(entry->listened[op], rel, &entry->compare_count);
@@ -226,6 +224,7 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
 void register_cache_invalidation() {
     if (callback_registered) return;
     CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(CASTSOURCETARGET, on_cast_invalidation, (Datum)0);
     callback_registered = true;
 }
 

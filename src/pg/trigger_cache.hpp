@@ -1,7 +1,8 @@
 // Per-backend cache of event trigger configuration, as the row trigger needs it: which
 // operations fire, which columns are listened to and sent, and the names to report. Built on
 // first use from eventhooks.event_triggers, dropped when the relcache says the configuration
-// table or the watched table changed. The row trigger thus reads no catalog and parses no SQL
+// table or the watched table changed (or a cast changed: it can change how a column of a
+// user-defined type is sent). The row trigger thus reads no catalog and parses no SQL
 // per row.
 #pragma once
 
@@ -11,6 +12,8 @@ extern "C" {
 #include "fmgr.h"
 #include "utils/relcache.h"
 }
+
+#include "pg/row_encoder.hpp"
 
 namespace eventhooks::pg {
 
@@ -40,7 +43,7 @@ struct CachedTrigger {
     bool fires[3];              // INSERT, UPDATE, DELETE
     ColumnList listened[3];     // columns whose change fires (meaningful for UPDATE)
     ColumnList payload[3];      // columns sent in data.old / data.new
-    TupleDesc payload_desc[3];  // blessed row type of a column subset, for row_to_json
+    RowEncoder *encoder[3];     // turns the payload columns of a row into jsonb
     int compare_count;          // UPDATE: the listened columns and how to compare them
     ColumnComparison *compare;
     char *schema_name;  // of the table the event trigger was made on
