@@ -29,7 +29,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
-#include "core/http_client.hpp"
+#include "core/background_http_client.hpp"
 #include "core/request_builder.hpp"
 #include "core/retry_policy.hpp"
 #include "core/trigger_config.hpp"
@@ -427,7 +427,7 @@ class DeliveryLoop {
         finished_.clear();
     }
 
-    core::HttpClient http_;
+    core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;
     std::unordered_map<std::string, TriggerSettings> settings_;
