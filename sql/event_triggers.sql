@@ -21,7 +21,10 @@ SELECT schema_name, table_name, trigger_name, payload, delivered, error, tries, 
 FROM eventhooks.event_log ORDER BY id;
 
 SELECT eventhooks.invoke_event_trigger('orders_all', '{"custom": [1, 2]}') IS NOT NULL AS invoked;
-SELECT payload FROM eventhooks.event_log WHERE payload->>'op' = 'MANUAL';
+-- A NULL payload (or a scalar one) is sent as data.new as given.
+SELECT eventhooks.invoke_event_trigger('orders_all', NULL) IS NOT NULL AS invoked_with_null;
+SELECT eventhooks.invoke_event_trigger('orders_all', '"text"') IS NOT NULL AS invoked_with_scalar;
+SELECT payload FROM eventhooks.event_log WHERE payload->>'op' = 'MANUAL' ORDER BY id;
 
 -- redeliver_event puts an event back to pending with tries reset.
 UPDATE eventhooks.event_log SET error = true, tries = 3 WHERE payload->>'op' = 'DELETE';

@@ -261,6 +261,33 @@ DROP FUNCTION level_to_json(level);
 DROP TYPE level;
 DROP DOMAIN any_numeric;
 
+-- A cast to json that itself records events and changes the watched table's definition while
+-- the outer row is being encoded: the nested trigger call rebuilds the configuration cache
+-- while the outer call still uses its old entry (which must stay valid), and every row still
+-- gets its event, with the columns of the moment.
+CREATE TABLE cast_audit (note text);
+SELECT eventhooks.create_event_trigger('cast_audit', 'cast_audit', 'http://127.0.0.1:9/audit',
+    on_insert => '{}');
+CREATE TYPE shade AS ENUM ('light', 'dark');
+CREATE FUNCTION shade_to_json(shade) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cast_audit VALUES ('cast of ' || $1::text);
+    EXECUTE format('ALTER TABLE cast_audit ADD COLUMN c%s int', (SELECT count(*) FROM cast_audit));
+    INSERT INTO cast_audit VALUES ('after alter');
+    RETURN json_build_object('shade', $1::text);
+END$$;
+CREATE CAST (shade AS json) WITH FUNCTION shade_to_json(shade);
+CREATE TABLE painted (id int, s shade);
+SELECT eventhooks.create_event_trigger('painted', 'painted', 'http://127.0.0.1:9/painted',
+    on_insert => '{}');
+INSERT INTO painted VALUES (1, 'dark'), (2, 'light');
+SELECT trigger_name, payload->'data'->'new' AS new
+FROM eventhooks.event_log WHERE trigger_name IN ('painted', 'cast_audit') ORDER BY id;
+DROP TABLE painted, cast_audit;
+DROP CAST (shade AS json);
+DROP FUNCTION shade_to_json(shade);
+DROP TYPE shade;
+
 -- Every event recorded above is an ordinary pending event with the table's names.
 SELECT trigger_name, schema_name, table_name, payload->>'op' AS op,
        payload->'session_variables' AS session_variables, count(*)

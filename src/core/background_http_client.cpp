@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -65,15 +66,35 @@ BackgroundHttpClient::BackgroundHttpClient(HttpClientOptions options) {
 }
 
 BackgroundHttpClient::~BackgroundHttpClient() {
+    stop();
+    client_.reset();  // aborts whatever is still in flight
+    close(completion_fd_);
+    close(wake_fd_);
+}
+
+void BackgroundHttpClient::stop() noexcept {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
     }
+    changed_.notify_all();
     wake_thread();
-    if (thread_.joinable()) thread_.join();
-    client_.reset();  // aborts whatever is still in flight
-    close(completion_fd_);
-    close(wake_fd_);
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void BackgroundHttpClient::pause() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    paused_ = true;
+    wake_thread();  // out of epoll_wait, to the top of its loop, where it parks
+    changed_.wait(lock, [this] { return parked_; });
+}
+
+void BackgroundHttpClient::resume() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        paused_ = false;
+    }
+    changed_.notify_all();
 }
 
 void BackgroundHttpClient::wake_thread() { signal_eventfd(wake_fd_); }
@@ -97,7 +118,9 @@ std::vector<HttpResponse> BackgroundHttpClient::take_completed() {
         taken.swap(completed_);
         error = thread_error_;
     }
-    if (!error.empty()) throw std::runtime_error("HTTP client thread stopped: " + error);
+    // Responses that made it out are returned first: they are attempts to record.
+    if (taken.empty() && !error.empty())
+        throw std::runtime_error("HTTP client thread stopped: " + error);
     in_flight_ -= taken.size();
     return taken;
 }
@@ -108,7 +131,7 @@ bool BackgroundHttpClient::wait(long max_ms) {
         if (!completed_.empty()) return true;
     }
     struct pollfd fd = {completion_fd_, POLLIN, 0};
-    (void)poll(&fd, 1, static_cast<int>(max_ms < 0 ? 0 : max_ms));
+    (void)poll(&fd, 1, static_cast<int>(max_ms < 0 ? -1 : max_ms));
     std::lock_guard<std::mutex> lock(mutex_);
     return !completed_.empty();
 }
@@ -139,7 +162,13 @@ void BackgroundHttpClient::run() noexcept {
         std::vector<HttpResponse> done;
         for (;;) {
             {
-                std::lock_guard<std::mutex> lock(mutex_);
+                std::unique_lock<std::mutex> lock(mutex_);
+                if (paused_ && !stopping_) {
+                    parked_ = true;
+                    changed_.notify_all();
+                    changed_.wait(lock, [this] { return !paused_ || stopping_; });
+                    parked_ = false;
+                }
                 if (stopping_) break;
                 requests.swap(submitted_);
                 options.swap(new_options_);
@@ -168,12 +197,18 @@ void BackgroundHttpClient::run() noexcept {
         }
     } catch (const std::exception &e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        thread_error_ = e.what();
+        snprintf(thread_error_, sizeof(thread_error_), "%s", e.what());
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
-        thread_error_ = "unknown error";
+        snprintf(thread_error_, sizeof(thread_error_), "unknown error");
     }
     if (epoll_fd >= 0) close(epoll_fd);
+    {
+        // An exited thread counts as parked: pause() must not wait for it.
+        std::lock_guard<std::mutex> lock(mutex_);
+        parked_ = true;
+    }
+    changed_.notify_all();
     signal_eventfd(completion_fd_);  // lets the caller see thread_error_ (or wake on stop)
 }
 

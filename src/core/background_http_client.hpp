@@ -11,6 +11,7 @@
 // eventfd that becomes readable when responses are ready to take.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -45,11 +46,24 @@ class BackgroundHttpClient {
     // Responses finished since the last call, in completion order. Throws std::runtime_error
     // if the thread stopped on an error (it then sends nothing more).
     std::vector<HttpResponse> take_completed();
-    // For tests and tools: waits up to max_ms for responses; true if some are waiting.
+    // For tests and tools: waits up to max_ms (< 0: no limit) for responses; true if some
+    // are waiting.
     bool wait(long max_ms);
 
     // Applies to requests submitted afterwards (SIGHUP reload); in-flight ones keep theirs.
     void set_options(HttpClientOptions options);
+
+    // Holds the thread between two steps of its loop, so that the caller can run code that is
+    // not thread-safe in libc (Postgres's config reload calls setlocale() and setenv(), which
+    // the thread's getenv() and curl's locale-dependent calls must not race). Requests in
+    // flight wait meanwhile; keep the pause short.
+    void pause();
+    void resume();
+
+    // Stops the thread (idempotent; the destructor calls it). For exit paths that never run
+    // the destructor: a Postgres process leaving through proc_exit() must not exit() while
+    // the thread is inside libcurl or OpenSSL, whose atexit handlers free what it uses.
+    void stop() noexcept;
 
   private:
     void run() noexcept;  // the thread
@@ -61,11 +75,14 @@ class BackgroundHttpClient {
     size_t in_flight_ = 0;                // caller's side only
 
     std::mutex mutex_;  // guards the members below
+    std::condition_variable changed_;  // paused_, parked_ or stopping_ changed
     std::vector<HttpRequest> submitted_;
     std::optional<HttpClientOptions> new_options_;
     std::vector<HttpResponse> completed_;
     bool stopping_ = false;
-    std::string thread_error_;
+    bool paused_ = false;  // the caller asked the thread to hold
+    bool parked_ = false;  // the thread holds (or has exited)
+    char thread_error_[256] = {};  // set when the thread stopped on an error (no allocation)
 
     std::thread thread_;  // last: started once everything above exists
 };

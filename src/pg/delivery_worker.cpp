@@ -126,9 +126,19 @@ struct InFlight {
     Clock::time_point started;
 };
 
+// The HTTP thread of the running loop. Exits through proc_exit() (FATAL, postmaster death)
+// skip the loop's destructor; this callback stops the thread before exit() runs the atexit
+// handlers of libcurl and OpenSSL under its feet.
+core::BackgroundHttpClient *running_http_client = nullptr;
+
+void stop_http_thread(int, Datum) {
+    if (running_http_client != nullptr) running_http_client->stop();
+}
+
 class DeliveryLoop {
   public:
-    DeliveryLoop() : http_(client_options()) {}
+    DeliveryLoop() : http_(client_options()) { running_http_client = &http_; }
+    ~DeliveryLoop() { running_http_client = nullptr; }
 
     void run() {
         WaitEventSet *wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -170,8 +180,7 @@ class DeliveryLoop {
                     next_count = now + kCountRefresh;
                     publish_counts(round.counts);
                 }
-                // A request on a kept-alive connection can complete inside submit(): take
-                // those results now, as no socket activity will announce them.
+                // The HTTP thread may have finished requests during the round: take them now.
                 collect_responses();
                 publish_in_flight();
                 if (!finished_.empty()) continue;  // record them now
@@ -209,7 +218,11 @@ class DeliveryLoop {
 
     void reload_settings() {
         ConfigReloadPending = false;
+        // The reload may call setlocale() and setenv(), which must not race the HTTP thread.
+        // (An ERROR here ends the process; its exit callback stops the held thread.)
+        http_.pause();
         ProcessConfigFile(PGC_SIGHUP);
+        http_.resume();
         http_.set_options(client_options());
     }
 
@@ -496,8 +509,10 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
             (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
     // SQL runs through call_postgres (errors become PgError and unwind). The few direct calls
     // in the loop (WaitEventSetWait, ProcessConfigFile, ...) have no PG_TRY above them: an
-    // ERROR there is promoted to FATAL and ends the process, so skipping the loop's destructors
-    // leaks nothing; the launcher starts a new worker, which resends what was in flight.
+    // ERROR there is promoted to FATAL and ends the process, skipping the loop's destructors.
+    // The HTTP thread is stopped by stop_http_thread then; the rest is memory the exit frees.
+    // The launcher starts a new worker, which resends what was in flight.
+    before_shmem_exit(stop_http_thread, (Datum)0);
     guard_entry([]() -> Datum {
         DeliveryLoop loop;
         loop.run();

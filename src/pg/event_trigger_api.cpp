@@ -405,7 +405,8 @@ Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
     event.schema_name = schema_name;
     event.table_name = table_name;
     event.trigger_name = name;
-    event.payload = build_event_payload("MANUAL", nullptr, jsonb_value_tree(payload));
+    event.payload = build_event_payload("MANUAL", nullptr,
+                                        payload ? jsonb_value_tree(payload) : nullptr);
     pg_uuid_t id = write_event(event);
     SPI_finish();
     auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));

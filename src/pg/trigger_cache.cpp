@@ -50,13 +50,16 @@ void on_cast_invalidation(Datum, int, uint32) {
 
 void reset_cache_if_stale() {
     if (cache != nullptr && !cache_stale) return;
-    if (cache_context == nullptr)
-        cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_eventhooks trigger cache",
-                                              ALLOCSET_SMALL_SIZES);
-    else
-        MemoryContextReset(cache_context);
+    // The old entries may still be in use: a trigger call whose row encoding runs user code
+    // (an output function, a cast to json written in SQL) can fire another event trigger,
+    // which lands here. So the old cache is handed to the transaction, which frees it at its
+    // end, when no trigger call can still be running.
     cache = nullptr;
     watched_relids = NIL;
+    if (cache_context != nullptr) MemoryContextSetParent(cache_context, TopTransactionContext);
+    cache_context = nullptr;
+    cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_eventhooks trigger cache",
+                                          ALLOCSET_SMALL_SIZES);
     cache_stale = false;
 
     HASHCTL ctl;
@@ -245,10 +248,11 @@ const CachedTrigger *lookup_trigger(const char *name, const char *row_trigger_na
     build_entry(&fresh, name, row_trigger_name, rel);
     if (cache_stale) {
         // An invalidation arrived while building: use the entry for this row only; the next
-        // call starts from an empty cache (which frees it).
-        static CachedTrigger one_row_entry;
-        one_row_entry = fresh;
-        return &one_row_entry;
+        // call starts from an empty cache (and the transaction's end frees this one).
+        auto *one_row_entry =
+            static_cast<CachedTrigger *>(MemoryContextAlloc(cache_context, sizeof(CachedTrigger)));
+        *one_row_entry = fresh;
+        return one_row_entry;
     }
     entry = static_cast<CachedTrigger *>(hash_search(cache, &key, HASH_ENTER, nullptr));
     *entry = fresh;

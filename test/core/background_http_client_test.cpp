@@ -181,6 +181,32 @@ TEST(BackgroundHttpClient, DestroyedWithRequestsInFlightStopsAtOnceAndLeaksNoFd)
     EXPECT_EQ(open_fds(), fds_before);  // the server's sockets are closed with it, too
 }
 
+TEST(BackgroundHttpClient, PauseHoldsTheThreadUntilResume) {
+    LoopbackServer server;
+    BackgroundHttpClient client(options());
+    client.pause();
+    client.submit(post(server.url(), 1));
+    EXPECT_FALSE(client.wait(300));  // held: nothing is sent
+    EXPECT_EQ(server.request_count(), 0u);
+    client.resume();
+    EXPECT_TRUE(client.wait(5000));
+    auto out = client.take_completed();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, 200) << out[0].error;
+}
+
+TEST(BackgroundHttpClient, StopEndsTheThreadEvenWhilePausedAndTwice) {
+    LoopbackServer server;
+    BackgroundHttpClient client(options());
+    client.pause();
+    client.stop();
+    client.stop();
+    client.pause();  // returns: a stopped thread counts as held
+    client.submit(post(server.url(), 1));
+    EXPECT_FALSE(client.wait(200));
+    EXPECT_EQ(server.request_count(), 0u);
+}
+
 // Postgres handles its signals in the main thread: the client's thread must block them all.
 TEST(BackgroundHttpClient, ItsThreadBlocksSignals) {
     int before = threads_blocking_sigterm();
