@@ -47,6 +47,9 @@ using std::chrono::milliseconds;
 
 constexpr auto kShutdownGrace = milliseconds(1500);  // for requests in flight at SIGTERM
 constexpr auto kCountRefresh = milliseconds(1000);   // pending/due counts for worker_status
+// Once the worker goes idle, the counts are refreshed after this much, so that worker_status
+// does not show a drained queue as pending for up to a second.
+constexpr auto kIdleCountDelay = milliseconds(50);
 constexpr auto kSlowRequest = milliseconds(1000);    // a webhook slower than this is capped
 constexpr auto kWarningInterval = std::chrono::seconds(10);
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
@@ -160,6 +163,7 @@ class DeliveryLoop {
             int limit = want_claim ? std::min(guc_fetch_batch_size, capacity) : 0;
             bool refresh = now >= next_count;
             if (limit > 0 || !finished_.empty() || refresh) {
+                if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
                 RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(),
                                               in_flight_ids(), refresh);
                 // The database computed next_retry_at during the round; a deadline taken now
@@ -178,6 +182,7 @@ class DeliveryLoop {
                 if (limit > 0 && static_cast<int>(round.claimed.size()) < limit) want_claim = false;
                 if (round.counts_refreshed) {
                     next_count = now + kCountRefresh;
+                    counts_outdated_ = false;
                     publish_counts(round.counts);
                 }
                 // The HTTP thread may have finished requests during the round: take them now.
@@ -185,6 +190,8 @@ class DeliveryLoop {
                 publish_in_flight();
                 if (!finished_.empty()) continue;  // record them now
             }
+            if (counts_outdated_ && http_.in_flight() == 0 && !want_claim)
+                next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
             WaitEvent event;
             int fired = WaitEventSetWait(wait_set, timeout, &event, 1, PG_WAIT_EXTENSION);
@@ -233,7 +240,9 @@ class DeliveryLoop {
         auto now = Clock::now();
         auto deadline = next_poll;
         if (!retry_deadlines_.empty()) deadline = std::min(deadline, retry_deadlines_.top());
-        if (http_.in_flight() > 0) deadline = std::min(deadline, next_count);
+        // Counts are refreshed while work goes on, and once more when it ends; an idle
+        // worker does not wake up for them.
+        if (http_.in_flight() > 0 || counts_outdated_) deadline = std::min(deadline, next_count);
         long ms =
             std::max<long>(0, std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
         long curl_ms = http_.timeout_ms();
@@ -441,6 +450,7 @@ class DeliveryLoop {
     }
 
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
+    bool counts_outdated_ = false;     // events recorded or claimed since the last count
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;
     std::unordered_map<std::string, TriggerSettings> settings_;

@@ -110,6 +110,20 @@ is(scalar(@late_records), 0,
 is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'prompt'}, '10', 15),
 	'10', 'prompt: all ten delivered in the end');
 is($recv->count(path => '/prompt'), 10, 'prompt: each sent once');
+# worker_status catches up with a drained queue at once, not at the next (5 s) poll:
+# a request held 1.5 s by the receiver is counted as pending while in flight, then
+# the counts follow its delivery.
+$recv->set_rule('/prompt', delay_ms => 1500);
+my $held_id = invoke('prompt', '{"held": true}');
+is(poll_sql($node, q{SELECT events_pending FROM eventhooks.worker_status
+	WHERE database_name = current_database()}, '1', 3),
+	'1', 'worker_status counts the event in flight as pending');
+is(poll_sql($node, qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$held_id'}, 't', 5),
+	't', 'the held event is delivered');
+is(poll_sql($node, q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
+	WHERE database_name = current_database()}, '0/0', 0.5),
+	'0/0', 'worker_status shows the drained queue as empty within half a second');
+$recv->set_rule('/prompt', delay_ms => 0);
 
 # ---------------------------------------------------------------------------
 # Retries: num_retries 2, interval 1 s, receiver always 500
