@@ -13,34 +13,21 @@
 #include <gtest/gtest.h>
 
 #include "core/background_http_client.hpp"
+#include "http_test_support.hpp"
 #include "loopback_server.hpp"
 
 namespace {
 
 using eventhooks::core::BackgroundHttpClient;
-using eventhooks::core::HttpClientOptions;
-using eventhooks::core::HttpRequest;
 using eventhooks::core::HttpResponse;
 using eventhooks::testing::LoopbackServer;
+using eventhooks::testing::open_fds;
+using eventhooks::testing::post;
+using eventhooks::testing::test_options;
 using eventhooks::testing::RecordedRequest;
 using eventhooks::testing::Reply;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-HttpRequest post(const std::string &url, uint64_t tag, std::string body = "{}") {
-    HttpRequest r;
-    r.tag = tag;
-    r.url = url;
-    r.body = std::move(body);
-    r.timeout_ms = 5000;
-    return r;
-}
-
-HttpClientOptions options(const std::string &user_agent = "pg_eventhooks-test/1.0") {
-    HttpClientOptions o;
-    o.user_agent = user_agent;
-    return o;
-}
 
 // Waits on wait_fd() the way the worker does, until `n` responses arrived or `limit` passed.
 std::vector<HttpResponse> collect(BackgroundHttpClient &c, size_t n,
@@ -58,15 +45,6 @@ std::vector<HttpResponse> collect(BackgroundHttpClient &c, size_t n,
 bool readable(int fd) {
     struct pollfd p = {fd, POLLIN, 0};
     return poll(&p, 1, 0) == 1;
-}
-
-size_t open_fds() {
-    size_t n = 0;
-    if (DIR *d = opendir("/proc/self/fd")) {
-        while (readdir(d)) ++n;
-        closedir(d);
-    }
-    return n;
 }
 
 // Threads of this process that block SIGTERM (from /proc/self/task/*/status, SigBlk).
@@ -90,7 +68,7 @@ int threads_blocking_sigterm() {
 
 TEST(BackgroundHttpClient, ManyRequestsEachAnsweredOnceWithItsTag) {
     LoopbackServer server;
-    BackgroundHttpClient client(options());
+    BackgroundHttpClient client(test_options());
     constexpr uint64_t kCount = 300;
     for (uint64_t i = 0; i < kCount; ++i)
         client.submit(post(server.url(), i, "{\"n\":" + std::to_string(i) + "}"));
@@ -118,7 +96,7 @@ TEST(BackgroundHttpClient, WaitFdReadableOnlyWhileResponsesWait) {
         r.delay_ms = 100;
         return r;
     });
-    BackgroundHttpClient client(options());
+    BackgroundHttpClient client(test_options());
     EXPECT_EQ(client.timeout_ms(), -1);
     EXPECT_FALSE(readable(client.wait_fd()));
     client.submit(post(server.url(), 42));
@@ -134,7 +112,7 @@ TEST(BackgroundHttpClient, WaitFdReadableOnlyWhileResponsesWait) {
 }
 
 TEST(BackgroundHttpClient, TransportErrorsComeBackAsResponses) {
-    BackgroundHttpClient client(options());
+    BackgroundHttpClient client(test_options());
     client.submit(post("http://127.0.0.1:" + std::to_string(LoopbackServer::closed_port()) + "/",
                        1));
     client.submit(post("ftp://127.0.0.1/x", 2));
@@ -148,10 +126,10 @@ TEST(BackgroundHttpClient, TransportErrorsComeBackAsResponses) {
 
 TEST(BackgroundHttpClient, SetOptionsAppliesToLaterRequests) {
     LoopbackServer server;
-    BackgroundHttpClient client(options("first/1"));
+    BackgroundHttpClient client(test_options("first/1"));
     client.submit(post(server.url(), 1));
     ASSERT_EQ(collect(client, 1).size(), 1u);
-    client.set_options(options("second/2"));
+    client.set_options(test_options("second/2"));
     client.submit(post(server.url(), 2));
     ASSERT_EQ(collect(client, 1).size(), 1u);
     auto requests = server.requests();
@@ -170,7 +148,7 @@ TEST(BackgroundHttpClient, DestroyedWithRequestsInFlightStopsAtOnceAndLeaksNoFd)
         });
         Clock::time_point destroying;
         {
-            BackgroundHttpClient client(options());
+            BackgroundHttpClient client(test_options());
             for (uint64_t i = 0; i < 5; ++i) client.submit(post(server.url(), i));
             std::this_thread::sleep_for(milliseconds(100));
             EXPECT_EQ(client.in_flight(), 5u);
@@ -183,7 +161,7 @@ TEST(BackgroundHttpClient, DestroyedWithRequestsInFlightStopsAtOnceAndLeaksNoFd)
 
 TEST(BackgroundHttpClient, PauseHoldsTheThreadUntilResume) {
     LoopbackServer server;
-    BackgroundHttpClient client(options());
+    BackgroundHttpClient client(test_options());
     client.pause();
     client.submit(post(server.url(), 1));
     EXPECT_FALSE(client.wait(300));  // held: nothing is sent
@@ -197,7 +175,7 @@ TEST(BackgroundHttpClient, PauseHoldsTheThreadUntilResume) {
 
 TEST(BackgroundHttpClient, StopEndsTheThreadEvenWhilePausedAndTwice) {
     LoopbackServer server;
-    BackgroundHttpClient client(options());
+    BackgroundHttpClient client(test_options());
     client.pause();
     client.stop();
     client.stop();
@@ -212,7 +190,7 @@ TEST(BackgroundHttpClient, ItsThreadBlocksSignals) {
     int before = threads_blocking_sigterm();
     ASSERT_GE(before, 0);
     {
-        BackgroundHttpClient client(options());
+        BackgroundHttpClient client(test_options());
         EXPECT_EQ(threads_blocking_sigterm(), before + 1);
         sigset_t current;
         pthread_sigmask(SIG_SETMASK, nullptr, &current);

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "http_test_support.hpp"
 #include "loopback_server.hpp"
 
 namespace {
@@ -27,19 +28,12 @@ using eventhooks::core::HttpClientOptions;
 using eventhooks::core::HttpRequest;
 using eventhooks::core::HttpResponse;
 using eventhooks::testing::LoopbackServer;
+using eventhooks::testing::open_fds;
+using eventhooks::testing::post;
 using eventhooks::testing::RecordedRequest;
 using eventhooks::testing::Reply;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-HttpRequest post(const std::string &url, uint64_t tag = 0, std::string body = "{}") {
-    HttpRequest r;
-    r.tag = tag;
-    r.url = url;
-    r.body = std::move(body);
-    r.timeout_ms = 5000;
-    return r;
-}
 
 // Drives the client the way the worker does (wait on the fd, perform) until `n` responses
 // arrived or `limit` passed.
@@ -63,21 +57,7 @@ HttpResponse run_one(HttpClient &c, HttpRequest req, milliseconds limit = millis
     return out[0];
 }
 
-// Open file descriptors of this process: a client that leaks sockets or its epoll fd shows here.
-size_t open_fds() {
-    size_t n = 0;
-    if (DIR *d = opendir("/proc/self/fd")) {
-        while (readdir(d)) ++n;
-        closedir(d);
-    }
-    return n;
-}
-
-HttpClientOptions opts() {
-    HttpClientOptions o;
-    o.user_agent = "pg_eventhooks-test/1.0";
-    return o;
-}
+HttpClientOptions opts() { return eventhooks::testing::test_options(); }
 
 TEST(HttpClient, PostBodyAndHeadersArriveExactly) {
     LoopbackServer server;
