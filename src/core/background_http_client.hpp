@@ -7,7 +7,7 @@
 //
 // The thread touches nothing but the HttpClient (libcurl, sockets, epoll, C++ containers):
 // no Postgres API, no palloc, no signals (it blocks them all, so they reach the main thread).
-// The caller's side is the HttpClient interface the worker already uses; wait_fd() is an
+// The caller submits and takes responses as with HttpClient, but drives nothing: wait_fd() is an
 // eventfd that becomes readable when responses are ready to take.
 #pragma once
 
@@ -39,10 +39,6 @@ class BackgroundHttpClient {
 
     // Readable while responses wait in take_completed().
     int wait_fd() const { return completion_fd_; }
-    // The thread keeps curl's timers itself: nothing to wait for on the caller's side.
-    long timeout_ms() const { return -1; }
-    // Nothing to drive: kept so the worker's loop reads the same for both clients.
-    void perform() {}
     // Responses finished since the last call, in completion order. Throws std::runtime_error
     // if the thread stopped on an error (it then sends nothing more).
     std::vector<HttpResponse> take_completed();

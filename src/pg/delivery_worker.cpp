@@ -199,7 +199,6 @@ class DeliveryLoop {
                 ResetLatch(MyLatch);
                 want_claim = true;
             }
-            http_.perform();
             CHECK_FOR_INTERRUPTS();
             if (ConfigReloadPending) reload_settings();
             if (Clock::now() >= next_poll) {
@@ -243,11 +242,9 @@ class DeliveryLoop {
         // Counts are refreshed while work goes on, and once more when it ends; an idle
         // worker does not wake up for them.
         if (http_.in_flight() > 0 || counts_outdated_) deadline = std::min(deadline, next_count);
-        long ms =
-            std::max<long>(0, std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
-        long curl_ms = http_.timeout_ms();
-        if (curl_ms >= 0) ms = std::min(ms, curl_ms);
-        return ms;
+        // curl's timers are the HTTP thread's business: nothing else to wake up for.
+        return std::max<long>(0,
+                              std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
     }
 
     std::vector<std::string> in_flight_ids() const {
@@ -344,7 +341,6 @@ class DeliveryLoop {
     }
 
     void collect_responses() {
-        http_.perform();
         for (auto &response : http_.take_completed()) {
             auto it = in_flight_.find(response.tag);
             if (it == in_flight_.end()) continue;
@@ -437,8 +433,6 @@ class DeliveryLoop {
         auto deadline = Clock::now() + kShutdownGrace;
         while (http_.in_flight() > 0 && Clock::now() < deadline) {
             long ms = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-            long curl_ms = http_.timeout_ms();
-            if (curl_ms >= 0) ms = std::min(ms, curl_ms);
             WaitEvent event;
             (void)WaitEventSetWait(wait_set, std::max(ms, 0L), &event, 1, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
