@@ -13,8 +13,12 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'eventhooks.event_log'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'eventhooks.event_invocation_logs'::regclass AND attnum > 0 ORDER BY attnum;
--- The worker's claim index is partial, on pending events only.
-SELECT pg_get_indexdef('eventhooks.event_log_pending'::regclass);
+-- event_log has one index the writer maintains, its primary key. The worker's second index
+-- is partial: it holds only events with a next_retry_at (none when written).
+SELECT pg_get_indexdef('eventhooks.event_log_retry'::regclass);
+-- Rows made pending by SQL get a next_retry_at, even under session_replication_role = replica.
+SELECT tgname, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger
+WHERE tgrelid = 'eventhooks.event_log'::regclass ORDER BY tgname;
 
 -- Dumped by pg_dump: the configuration, and events not yet delivered.
 SELECT c.relname, e.extcondition

@@ -46,10 +46,26 @@ CREATE TABLE eventhooks.event_log (
     archived      boolean NOT NULL DEFAULT false
 );
 
--- The delivery worker's claim query scans this: pending events in id (= time) order.
--- Delivered, failed and archived events drop out of it, so it stays small.
-CREATE INDEX event_log_pending ON eventhooks.event_log (id)
-    WHERE NOT delivered AND NOT error AND NOT archived;
+-- The delivery worker finds new events through the primary key, from a cursor it keeps in
+-- memory (src/pg/delivery_queue.cpp): no index of pending events costs the writer an insert.
+-- Events with a next_retry_at (waiting for a retry, requeued, or held back behind a slow
+-- webhook) are found through this small index instead, when due. A row leaves it when it is
+-- delivered (next_retry_at back to NULL), so it holds only what waits.
+CREATE INDEX event_log_retry ON eventhooks.event_log (next_retry_at)
+    WHERE next_retry_at IS NOT NULL;
+
+-- A row made pending by SQL (a hand requeue, a restore, an INSERT) may lie behind the worker's
+-- cursor: give it a next_retry_at, so the worker finds it through event_log_retry, and wake
+-- the worker at commit. The extension's own writer and the worker never leave such a row.
+-- ENABLE ALWAYS: also for writes under session_replication_role = replica.
+CREATE FUNCTION eventhooks.event_requeued() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'eventhooks_event_requeued' LANGUAGE C;
+CREATE TRIGGER event_log_requeued
+    BEFORE INSERT OR UPDATE ON eventhooks.event_log
+    FOR EACH ROW
+    WHEN (NOT NEW.delivered AND NOT NEW.error AND NOT NEW.archived AND NEW.next_retry_at IS NULL)
+    EXECUTE FUNCTION eventhooks.event_requeued();
+ALTER TABLE eventhooks.event_log ENABLE ALWAYS TRIGGER event_log_requeued;
 
 CREATE TABLE eventhooks.event_invocation_logs (
     id           uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
@@ -129,5 +145,6 @@ CREATE FUNCTION eventhooks.raise_cpp_exception(kind text) RETURNS text
 REVOKE ALL ON ALL TABLES IN SCHEMA eventhooks FROM PUBLIC;
 GRANT USAGE ON SCHEMA eventhooks TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION eventhooks.capture_event(), eventhooks.configuration_changed(),
+    eventhooks.event_requeued(),
     eventhooks.extension_created(), eventhooks.raise_cpp_exception(text),
     eventhooks.worker_status() FROM PUBLIC;

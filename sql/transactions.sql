@@ -250,6 +250,47 @@ SELECT payload->'data'->'old'->'a' AS old_a, payload->'data'->'new'->'a' AS new_
 FROM eventhooks.event_log ORDER BY id;
 DELETE FROM eventhooks.event_log;
 
+-- The worker finds new events from a cursor over the primary key. A row made pending again by
+-- SQL (hand requeue, restore, INSERT) is given a next_retry_at, so that the worker finds it
+-- wherever its cursor is; rows the worker or the writer leave alone keep theirs.
+INSERT INTO watched VALUES (2, 1, NULL, NULL, 'x');
+UPDATE watched SET a = 2 WHERE id = 2;
+SELECT tries, next_retry_at IS NULL AS no_retry_time FROM eventhooks.event_log ORDER BY id;
+UPDATE eventhooks.event_log SET error = true, tries = 3;             -- failed: stays without
+SELECT count(*) AS without_retry_time FROM eventhooks.event_log WHERE next_retry_at IS NULL;
+BEGIN;
+UPDATE eventhooks.event_log SET error = false, tries = 0;            -- requeued by hand
+SELECT next_retry_at = now() AS due_now FROM eventhooks.event_log ORDER BY id;
+ROLLBACK;
+UPDATE eventhooks.event_log SET error = false, next_retry_at = now() + interval '1 hour';
+SELECT next_retry_at > now() AS kept_later_time FROM eventhooks.event_log ORDER BY id;
+UPDATE eventhooks.event_log SET delivered = true, next_retry_at = NULL;  -- delivered: no time
+SELECT count(*) AS without_retry_time FROM eventhooks.event_log WHERE next_retry_at IS NULL;
+INSERT INTO eventhooks.event_log (id, schema_name, table_name, trigger_name, payload)
+VALUES ('00000000-0000-7000-8000-000000000001', 'public', 'watched', 'watched', '{}');
+SELECT id, next_retry_at IS NOT NULL AS has_retry_time FROM eventhooks.event_log
+WHERE NOT delivered ORDER BY id;
+SET session_replication_role = replica;
+UPDATE eventhooks.event_log SET delivered = false, next_retry_at = NULL WHERE delivered;
+RESET session_replication_role;
+SELECT count(*) AS without_retry_time FROM eventhooks.event_log WHERE next_retry_at IS NULL;
+DELETE FROM eventhooks.event_log;
+
+-- A transaction that recorded events cannot be prepared (the commit of a prepared transaction
+-- would not tell the worker); the whole transaction is rolled back. Without events it can.
+BEGIN;
+UPDATE watched SET a = 3 WHERE id = 2;
+PREPARE TRANSACTION 'with_events';
+SELECT a AS a_unchanged FROM watched WHERE id = 2;
+SELECT count(*) AS events_left FROM eventhooks.event_log;
+SELECT count(*) AS prepared FROM pg_prepared_xacts;
+BEGIN;
+UPDATE watched SET other = 'no event' WHERE id = 2;  -- not a listened column
+PREPARE TRANSACTION 'without_events';
+COMMIT PREPARED 'without_events';
+SELECT other FROM watched WHERE id = 2;
+SELECT count(*) AS events_left FROM eventhooks.event_log;
+
 DROP TABLE warehouse.inventory, "Sales Dept"."Order Items", readings, measurements_extra, sv, watched;
 DROP SCHEMA warehouse;
 DROP SCHEMA "Sales Dept";

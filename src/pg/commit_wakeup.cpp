@@ -1,8 +1,8 @@
-// Transaction callback behind commit_wakeup.hpp: one flag per transaction, one SetLatch at commit.
+// Transaction callback behind commit_wakeup.hpp: per transaction, one SetLatch at commit and
+// the smallest event id written, for the worker's cursor.
 #include "pg/commit_wakeup.hpp"
 
 extern "C" {
-#include "postgres.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 }
@@ -12,23 +12,38 @@ extern "C" {
 namespace eventhooks::pg {
 
 static bool callback_registered = false;
-static bool events_written = false;
+static bool events_written = false;   // by the direct writer: rescan hint needed
+static pg_uuid_t smallest_written;    // valid while events_written
+static bool events_requeued = false;  // by SQL: a wake-up is enough
 static bool extension_created = false;
+
+static void forget() { events_written = events_requeued = extension_created = false; }
 
 static void on_transaction_end(XactEvent event, void *) {
     switch (event) {
+        case XACT_EVENT_PRE_PREPARE:
+            if (events_written)
+                ereport(ERROR,
+                        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                         errmsg("cannot PREPARE a transaction that recorded pg_eventhooks events"),
+                         errdetail("The delivery worker learns of a transaction's events when "
+                                   "it commits, which COMMIT PREPARED does not report.")));
+            break;
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
-            if (events_written) wake_delivery_worker(MyDatabaseId);
+            // The transaction is visible to others by now, so a worker that reads the hint
+            // before taking its next snapshot finds these events.
+            if (events_written)
+                wake_delivery_worker(MyDatabaseId, &smallest_written);
+            else if (events_requeued)
+                wake_delivery_worker(MyDatabaseId);
             if (extension_created) request_delivery_worker(MyDatabaseId);
-            events_written = extension_created = false;
+            forget();
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
         case XACT_EVENT_PREPARE:
-            // A prepared transaction's events are found by the worker's fallback poll after
-            // COMMIT PREPARED, which runs in another session.
-            events_written = extension_created = false;
+            forget();
             break;
         default:
             break;
@@ -42,10 +57,18 @@ static void ensure_callback() {
     }
 }
 
-void note_event_written() {
-    if (events_written) return;
+void note_event_written(const pg_uuid_t &id) {
+    // Ids come from one clock in this backend, so the first is nearly always the smallest;
+    // compare anyway (the clock may step back).
+    if (events_written && memcmp(id.data, smallest_written.data, UUID_LEN) >= 0) return;
     ensure_callback();
     events_written = true;
+    smallest_written = id;
+}
+
+void note_event_requeued() {
+    ensure_callback();
+    events_requeued = true;
 }
 
 void note_extension_created() {

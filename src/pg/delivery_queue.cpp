@@ -11,6 +11,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "storage/lmgr.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -18,15 +19,19 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 }
 
+#include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/shared_state.hpp"
 
 namespace eventhooks::pg {
 
 namespace {
 
-constexpr int kClaimColumns = 12;
+constexpr int kClaimColumns = 13;
+constexpr int kFromCursorColumn = 12;  // 0-based: the row came from the cursor's arm
 
 const char *const kRecordSql =
     "WITH r AS ("
@@ -44,32 +49,75 @@ const char *const kRecordSql =
     "response) "
     "SELECT id, trigger_name, NULLIF(status, 0), request, response FROM r WHERE NOT r.archive";
 
+// How the worker finds due events without an index of pending events (which would cost every
+// writer a second index insert per event):
+// - New events: a scan of the primary key from the cursor (`id > $4`), kept in the worker's
+//   memory. UUIDv7 ids grow with time, so new events land ahead of it. An event that commits
+//   after newer ones were scanned lies behind it; its transaction's commit tells the worker
+//   where to rescan from (commit_wakeup.cpp), and the worker reads that before its snapshot.
+// - Everything with a next_retry_at: retries, events made pending again by SQL (the
+//   event_log_requeued trigger gives them one), and events of slow webhooks that the cursor
+//   passed (run_round_in_transaction gives them one): through event_log_retry, when due.
+// A new worker starts its cursor from the beginning, so nothing depends on a dead one.
 // Claiming writes nothing: one worker serves a database, and it keeps the events it has in
 // flight in memory and passes them here ($3) to be skipped. A claim thus costs no WAL and no
 // commit flush before the request goes out, and a crashed worker leaves nothing locked: its
 // successor simply finds those events pending and sends them again (at-least-once).
+#define EVENT_COLUMNS                                                                        \
+    "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                  \
+    "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, " \
+    "t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text "
+#define PENDING "NOT e.delivered AND NOT e.error AND NOT e.archived "
 const char *const kClaimSql =
-    "SELECT e.id::text, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "
-    "  to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, "
-    "  t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text "
-    "FROM eventhooks.event_log e LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
-    "WHERE NOT e.delivered AND NOT e.error AND NOT e.archived "
-    "  AND (e.next_retry_at IS NULL OR e.next_retry_at <= now()) "
-    "  AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
-    "ORDER BY e.id LIMIT $1";
+    "SELECT * FROM ("
+    " (SELECT " EVENT_COLUMNS ", false "
+    "  FROM eventhooks.event_log e "
+    "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
+    "  WHERE e.next_retry_at IS NOT NULL AND e.next_retry_at <= now() AND " PENDING
+    "    AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
+    "  ORDER BY e.next_retry_at LIMIT $1) "
+    " UNION ALL "
+    " (SELECT " EVENT_COLUMNS ", true "
+    "  FROM eventhooks.event_log e "
+    "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
+    "  WHERE e.id > $4 AND e.next_retry_at IS NULL AND " PENDING
+    "    AND e.id <> ALL ($3::uuid[]) "
+    "  ORDER BY e.id LIMIT $1)) claim "
+    "LIMIT $1";
 
+// The cursor's arm came back short: it has seen every event committed so far.
+const char *const kNewestIdSql = "SELECT id FROM eventhooks.event_log ORDER BY id DESC LIMIT 1";
+
+// Events of a slow webhook that the cursor passes wait in event_log_retry instead.
+const char *const kHoldBackSql =
+    "UPDATE eventhooks.event_log e SET next_retry_at = now() "
+    "WHERE e.id = ANY ($1::uuid[]) AND e.next_retry_at IS NULL AND " PENDING;
+
+// Pending: what waits in event_log_retry, what lies ahead of the cursor, and what is in flight.
 const char *const kCountSql =
     "SELECT count(*), "
     "  count(*) FILTER (WHERE next_retry_at IS NULL OR next_retry_at <= now()), "
     "  (extract(epoch FROM min(next_retry_at) FILTER (WHERE next_retry_at > now()) "
     "     - pg_catalog.clock_timestamp()) * 1000)::bigint "
-    "FROM eventhooks.event_log WHERE NOT delivered AND NOT error AND NOT archived";
+    "FROM ("
+    "  SELECT e.next_retry_at FROM eventhooks.event_log e "
+    "  WHERE e.next_retry_at IS NOT NULL AND " PENDING
+    "  UNION ALL "
+    "  SELECT e.next_retry_at FROM eventhooks.event_log e "
+    "  WHERE e.id > $1 AND e.next_retry_at IS NULL AND " PENDING
+    "  UNION ALL "
+    "  SELECT e.next_retry_at FROM eventhooks.event_log e "
+    "  WHERE e.id = ANY ($2::uuid[]) AND e.id <= $1 AND e.next_retry_at IS NULL AND " PENDING
+    ") pending";
+#undef PENDING
+#undef EVENT_COLUMNS
 
 // What the C-style transaction hands back: claimed rows as C strings, in `context`.
 struct RawRound {
     bool extension_present;
     uint64 rows;
     char **cells;  // rows * kClaimColumns, NULL for SQL NULL
+    bool more_due;
     bool counted;
     int64 counts[3];
 };
@@ -123,6 +171,8 @@ SPIPlanPtr prepared_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *type
 
 SPIPlanPtr record_plan = nullptr;
 SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr newest_id_plan = nullptr;
+SPIPlanPtr hold_back_plan = nullptr;
 SPIPlanPtr count_plan = nullptr;
 
 Datum text_array(int count, const char *const *items) {
@@ -131,43 +181,130 @@ Datum text_array(int count, const char *const *items) {
     return PointerGetDatum(construct_array(values, count, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-void run_round_in_transaction(const char *records_json, int claim_limit, int excluded_count,
-                              const char *const *excluded, int in_flight_count,
-                              const char *const *in_flight, bool refresh_counts,
-                              MemoryContext context, RawRound *out) {
+Datum uuid_array(const std::vector<Datum> &ids) {
+    return PointerGetDatum(construct_array(const_cast<Datum *>(ids.data()),
+                                           static_cast<int>(ids.size()), UUIDOID, UUID_LEN,
+                                           false, TYPALIGN_CHAR));
+}
+
+Datum uuid_datum(const pg_uuid_t &id) {
+    auto *copy = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+    *copy = id;
+    return UUIDPGetDatum(copy);
+}
+
+bool uuid_less(const pg_uuid_t &a, const pg_uuid_t &b) {
+    return memcmp(a.data, b.data, UUID_LEN) < 0;
+}
+
+// The id just before `id` (as 128-bit numbers); the zero id stays zero.
+void step_back(pg_uuid_t *id) {
+    for (int i = UUID_LEN - 1; i >= 0; i--)
+        if (id->data[i]-- != 0) return;
+    memset(id->data, 0, UUID_LEN);
+}
+
+// The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
+Oid cursor_relid = InvalidOid;
+
+struct RoundInput {
+    const char *records_json;  // nullptr: nothing to record
+    int claim_limit;
+    int excluded_count;
+    const char *const *excluded;
+    int in_flight_count;
+    const char *const *in_flight;  // uuid texts
+    bool refresh_counts;
+};
+
+void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryContext context,
+                              RawRound *out) {
     begin_transaction("pg_eventhooks: record results and claim events");
     out->extension_present = lock_extension();
     if (!out->extension_present) {
         end_transaction();
         return;
     }
-    if (records_json != nullptr) {
+    Oid relid = event_log_relid();
+    if (relid != cursor_relid) {
+        memset(cursor->data, 0, UUID_LEN);
+        cursor_relid = relid;
+    }
+    if (in.records_json != nullptr) {
         Oid types[1] = {JSONBOID};
-        Datum values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(records_json))};
+        Datum values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(in.records_json))};
         if (SPI_execute_plan(prepared_plan(&record_plan, kRecordSql, 1, types), values, nullptr,
                              false, 0) < 0)
             elog(ERROR, "pg_eventhooks: recording delivery results failed");
     }
-    if (claim_limit > 0) {
-        Oid types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
-        Datum values[3] = {Int32GetDatum(claim_limit), text_array(excluded_count, excluded),
-                           text_array(in_flight_count, in_flight)};
-        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 3, types, CURSOR_OPT_CUSTOM_PLAN), values, nullptr,
-                             false, 0) < 0)
+    std::vector<Datum> in_flight;
+    in_flight.reserve(in.in_flight_count);
+    for (int i = 0; i < in.in_flight_count; i++)
+        in_flight.push_back(DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i])));
+    if (in.claim_limit > 0) {
+        Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
+        Datum values[4] = {Int32GetDatum(in.claim_limit),
+                           text_array(in.excluded_count, in.excluded), uuid_array(in_flight),
+                           uuid_datum(*cursor)};
+        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
+                             values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
-        out->rows = SPI_processed;
+        SPITupleTable *claimed = SPI_tuptable;
+        uint64 returned = SPI_processed;
+        out->more_due = returned >= static_cast<uint64>(in.claim_limit);
         out->cells = static_cast<char **>(
-            MemoryContextAllocZero(context, sizeof(char *) * kClaimColumns * (SPI_processed + 1)));
-        for (uint64 row = 0; row < SPI_processed; row++) {
-            for (int col = 0; col < kClaimColumns; col++) {
-                char *value = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col + 1);
-                out->cells[row * kClaimColumns + col] =
-                    value ? MemoryContextStrdup(context, value) : nullptr;
+            MemoryContextAllocZero(context, sizeof(char *) * kClaimColumns * (returned + 1)));
+        std::vector<Datum> held_back;
+        for (uint64 row = 0; row < returned; row++) {
+            HeapTuple tuple = claimed->vals[row];
+            bool isnull;
+            bool from_cursor = DatumGetBool(
+                SPI_getbinval(tuple, claimed->tupdesc, kFromCursorColumn + 1, &isnull));
+            char *trigger_name = SPI_getvalue(tuple, claimed->tupdesc, 2);
+            if (from_cursor) {
+                // The arm is in id order: the cursor moves to each row it hands over.
+                Datum id = SPI_getbinval(tuple, claimed->tupdesc, 1, &isnull);
+                *cursor = *DatumGetUUIDP(id);
+                bool excluded = false;
+                for (int i = 0; i < in.excluded_count && !excluded; i++)
+                    excluded = strcmp(trigger_name, in.excluded[i]) == 0;
+                if (excluded) {
+                    held_back.push_back(id);
+                    continue;
+                }
             }
+            char **cells = out->cells + out->rows * kClaimColumns;
+            for (int col = 0; col < kClaimColumns; col++) {
+                char *value = SPI_getvalue(tuple, claimed->tupdesc, col + 1);
+                cells[col] = value ? MemoryContextStrdup(context, value) : nullptr;
+            }
+            out->rows++;
+        }
+        if (!out->more_due) {
+            // Both arms ran dry, so the cursor's saw every visible event: move it to the
+            // newest. Events of transactions still open come with a rescan hint at commit.
+            if (SPI_execute_plan(prepared_plan(&newest_id_plan, kNewestIdSql, 0, nullptr), nullptr,
+                                 nullptr, true, 1) != SPI_OK_SELECT)
+                elog(ERROR, "pg_eventhooks: reading the newest event id failed");
+            bool isnull = true;
+            Datum newest = SPI_processed == 0 ? (Datum)0
+                                              : SPI_getbinval(SPI_tuptable->vals[0],
+                                                              SPI_tuptable->tupdesc, 1, &isnull);
+            if (!isnull && uuid_less(*cursor, *DatumGetUUIDP(newest)))
+                *cursor = *DatumGetUUIDP(newest);
+        }
+        if (!held_back.empty()) {
+            Oid hold_types[1] = {UUIDARRAYOID};
+            Datum hold_values[1] = {uuid_array(held_back)};
+            if (SPI_execute_plan(prepared_plan(&hold_back_plan, kHoldBackSql, 1, hold_types),
+                                 hold_values, nullptr, false, 0) < 0)
+                elog(ERROR, "pg_eventhooks: holding back events of a slow webhook failed");
         }
     }
-    if (refresh_counts) {
-        if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 0, nullptr), nullptr, nullptr,
+    if (in.refresh_counts) {
+        Oid types[2] = {UUIDOID, UUIDARRAYOID};
+        Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight)};
+        if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 2, types), values, nullptr,
                              true, 1) != SPI_OK_SELECT ||
             SPI_processed != 1)
             elog(ERROR, "pg_eventhooks: counting events failed");
@@ -195,7 +332,8 @@ MemoryContext round_context() {
 
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
-                      const std::vector<std::string> &in_flight_ids, bool refresh_counts) {
+                      const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
+                      bool refresh_counts) {
     std::string records_json;
     if (!records.empty()) {
         records_json.reserve(records.size() * 1024);
@@ -222,19 +360,33 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
-    RawRound raw = {true, 0, nullptr, false, {-1, -1, -1}};
-    const char *records_arg = records.empty() ? nullptr : records_json.c_str();
-    const char *const *excluded_arg = excluded.data();
-    int excluded_count = static_cast<int>(excluded.size());
-    const char *const *in_flight_arg = in_flight.data();
-    int in_flight_count = static_cast<int>(in_flight.size());
-    call_postgres([&]() {
-        run_round_in_transaction(records_arg, claim_limit, excluded_count, excluded_arg,
-                                 in_flight_count, in_flight_arg, refresh_counts, context, &raw);
-    });
+    RawRound raw = {true, 0, nullptr, false, false, {-1, -1, -1}};
+    RoundInput input{records.empty() ? nullptr : records_json.c_str(),
+                     claim_limit,
+                     static_cast<int>(excluded.size()),
+                     excluded.data(),
+                     static_cast<int>(in_flight.size()),
+                     in_flight.data(),
+                     refresh_counts};
+    // Read before the round's snapshot: a hint is left after its events became visible, so
+    // the snapshot sees them. The id before the hinted one, since the cursor is exclusive.
+    // The cursor is rewound here, not in the round, so that a round that fails keeps the hint.
+    pg_uuid_t position;
+    memcpy(position.data, cursor.data(), UUID_LEN);
+    pg_uuid_t rescan_from;
+    if (take_rescan_request(MyDatabaseId, &rescan_from)) {
+        step_back(&rescan_from);
+        if (uuid_less(rescan_from, position)) {
+            position = rescan_from;
+            memcpy(cursor.data(), position.data, UUID_LEN);
+        }
+    }
+    call_postgres([&]() { run_round_in_transaction(input, &position, context, &raw); });
+    memcpy(cursor.data(), position.data, UUID_LEN);
 
     RoundResult result;
     result.extension_present = raw.extension_present;
+    result.more_due = raw.more_due;
     result.counts_refreshed = raw.counted;
     if (raw.counted) result.counts = {raw.counts[0], raw.counts[1], raw.counts[2]};
     result.claimed.reserve(raw.rows);

@@ -2,6 +2,7 @@
 // claim the next due events (one short transaction each round, never open across network I/O).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,19 +44,27 @@ struct QueueCounts {
     int64_t ms_until_next_retry = -1;  // -1: no retry scheduled
 };
 
+// How far the worker's scan of new events has come, as the bytes of an event id: every event
+// with an id up to here that is pending with no next_retry_at has been claimed (or was taken
+// by the next round's rescan hint). All zero: from the start.
+using EventCursor = std::array<uint8_t, 16>;
+
 struct RoundResult {
     bool extension_present = true;
     std::vector<ClaimedEvent> claimed;
+    bool more_due = false;  // the claim filled its limit: claim again without waiting
     QueueCounts counts;
     bool counts_refreshed = false;
 };
 
-// One transaction: writes `records`, then claims up to `claim_limit` due events (0: none) of
-// triggers not in `excluded_triggers`, skipping the events in flight (`in_flight_ids`: the
-// worker's claims live in its memory, see kClaimSql). With refresh_counts, also counts
-// pending/due events.
+// One transaction: writes `records`, then claims up to `claim_limit` due events (0: none),
+// skipping the events in flight (`in_flight_ids`: the worker's claims live in its memory, see
+// kClaimSql). Events of `excluded_triggers` (slow webhooks at their share of the slots) are not
+// claimed: those met by the cursor are given a next_retry_at, to be claimed when due and their
+// webhook has room. Moves `cursor` on. With refresh_counts, also counts pending/due events.
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
-                      const std::vector<std::string> &in_flight_ids, bool refresh_counts);
+                      const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
+                      bool refresh_counts);
 
 }  // namespace eventhooks::pg

@@ -165,7 +165,7 @@ class DeliveryLoop {
             if (limit > 0 || !finished_.empty() || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
                 RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(),
-                                              in_flight_ids(), refresh);
+                                              in_flight_ids(), cursor_, refresh);
                 // The database computed next_retry_at during the round; a deadline taken now
                 // (after its commit) is never earlier than that, so the claim finds it due.
                 auto recorded_at = Clock::now();
@@ -179,7 +179,7 @@ class DeliveryLoop {
                     break;
                 }
                 for (auto &event : round.claimed) dispatch(event);
-                if (limit > 0 && static_cast<int>(round.claimed.size()) < limit) want_claim = false;
+                if (limit > 0 && !round.more_due) want_claim = false;
                 if (round.counts_refreshed) {
                     next_count = now + kCountRefresh;
                     counts_outdated_ = false;
@@ -439,11 +439,12 @@ class DeliveryLoop {
             collect_responses();
         }
         collect_responses();
-        if (!finished_.empty()) run_round(finished_, 0, {}, {}, false);
+        if (!finished_.empty()) run_round(finished_, 0, {}, {}, cursor_, false);
         finished_.clear();
     }
 
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
+    EventCursor cursor_{};             // where the scan for new events stands (delivery_queue)
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;

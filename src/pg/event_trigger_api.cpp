@@ -436,10 +436,11 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
     require_may_manage("event_id", trigger_name, stored, row_trigger_table(trigger_name));
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
-        "tries = 0, next_retry_at = NULL, locked = NULL WHERE id = $1",
+        "tries = 0, next_retry_at = now(), locked = NULL WHERE id = $1",
         1, types, values, nullptr, false, 0);
     SPI_finish();
-    note_event_written();
+    // Due now: the worker finds it through event_log_retry, wherever its cursor is.
+    note_event_requeued();
     PG_RETURN_VOID();
 }
 

@@ -215,7 +215,7 @@ pg_uuid_t write_event(const NewEvent &event) {
     HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
     insert_with_indexes(rel, tuple);
     table_close(rel, NoLock);
-    note_event_written();
+    note_event_written(*id);
     return *id;
 }
 

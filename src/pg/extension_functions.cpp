@@ -5,7 +5,10 @@
 
 extern "C" {
 #include "postgres.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -35,6 +38,7 @@ struct CountsDestruction {
 extern "C" {
 PG_FUNCTION_INFO_V1(eventhooks_new_event_id);
 PG_FUNCTION_INFO_V1(eventhooks_configuration_changed);
+PG_FUNCTION_INFO_V1(eventhooks_event_requeued);
 PG_FUNCTION_INFO_V1(eventhooks_extension_created);
 PG_FUNCTION_INFO_V1(eventhooks_raise_cpp_exception);
 
@@ -54,6 +58,25 @@ Datum eventhooks_configuration_changed(PG_FUNCTION_ARGS) {
     auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
     CacheInvalidateRelcacheByRelid(RelationGetRelid(data->tg_relation));
     return PointerGetDatum(nullptr);
+}
+
+// BEFORE INSERT OR UPDATE row trigger on eventhooks.event_log, fired (see its WHEN) for a row
+// that SQL makes pending without a next_retry_at. The worker's cursor may be past its id, so
+// the row is made due now, which puts it into event_log_retry, where the worker looks.
+Datum eventhooks_event_requeued(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "event_requeued must be called as a trigger");
+    auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
+    if (!TRIGGER_FIRED_BEFORE(data->tg_event) || !TRIGGER_FIRED_FOR_ROW(data->tg_event))
+        elog(ERROR, "event_requeued must be a BEFORE ROW trigger");
+    HeapTuple row =
+        TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple : data->tg_trigtuple;
+    TupleDesc desc = RelationGetDescr(data->tg_relation);
+    int column = SPI_fnumber(desc, "next_retry_at");
+    if (column <= 0) elog(ERROR, "eventhooks.event_log has no column \"next_retry_at\"");
+    Datum value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    bool isnull = false;
+    eventhooks::pg::note_event_requeued();
+    return PointerGetDatum(heap_modify_tuple_by_cols(row, desc, 1, &column, &value, &isnull));
 }
 
 Datum eventhooks_extension_created(PG_FUNCTION_ARGS) {

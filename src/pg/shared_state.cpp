@@ -53,15 +53,36 @@ DeliverySlot *find_slot_locked(Oid database_oid, bool create) {
     return free_slot;
 }
 
-void wake_delivery_worker(Oid database_oid) {
+void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from) {
     if (state == nullptr) return;
     Latch *latch = nullptr;
     SpinLockAcquire(&state->mutex);
     DeliverySlot *slot = find_slot_locked(database_oid, false);
-    if (slot != nullptr && slot->worker_pid != 0) latch = slot->worker_latch;
+    if (slot != nullptr) {
+        if (slot->worker_pid != 0) latch = slot->worker_latch;
+        if (rescan_from != nullptr &&
+            (!slot->rescan_requested ||
+             memcmp(rescan_from->data, slot->rescan_from.data, UUID_LEN) < 0)) {
+            slot->rescan_from = *rescan_from;
+            slot->rescan_requested = true;
+        }
+    }
     SpinLockRelease(&state->mutex);
     // A PGPROC latch stays valid memory after its process exits, so a stale pointer is harmless.
     if (latch != nullptr) SetLatch(latch);
+}
+
+bool take_rescan_request(Oid database_oid, pg_uuid_t *from) {
+    if (state == nullptr) return false;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    bool requested = slot != nullptr && slot->rescan_requested;
+    if (requested) {
+        *from = slot->rescan_from;
+        slot->rescan_requested = false;
+    }
+    SpinLockRelease(&state->mutex);
+    return requested;
 }
 
 void wake_launcher() {

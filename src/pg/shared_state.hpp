@@ -7,6 +7,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 }
 
 namespace eventhooks::pg {
@@ -22,6 +23,10 @@ struct DeliverySlot {
     bool database_dropping;  // DROP DATABASE in progress: never start a worker
     uint32 request_count;    // bumped by each CREATE EXTENSION; a worker that saw no extension
                              // marks it missing only if no request came since it looked
+    // A committed transaction wrote events with ids from rescan_from on: the worker's cursor
+    // may already be past them (they were written before newer events that committed first).
+    bool rescan_requested;
+    pg_uuid_t rescan_from;
     int requests_in_flight;
     int64 events_sent;
     int64 events_failed;
@@ -48,7 +53,12 @@ SharedState *shared_state();
 DeliverySlot *find_slot_locked(Oid database_oid, bool create);
 
 // Wakes the delivery worker of a database, if it runs. Cheap; safe from any backend.
-void wake_delivery_worker(Oid database_oid);
+// With `rescan_from`, also asks it to look again at events from that id on (see
+// delivery_queue.cpp); call that only once the writing transaction is visible to others.
+void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from = nullptr);
+
+// For the worker, before it takes a snapshot: the smallest id asked for since the last call.
+bool take_rescan_request(Oid database_oid, pg_uuid_t *from);
 
 // Tells the launcher that the database (now) has the extension, and wakes it.
 void request_delivery_worker(Oid database_oid);
