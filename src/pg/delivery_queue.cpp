@@ -181,10 +181,9 @@ Datum text_array(int count, const char *const *items) {
     return PointerGetDatum(construct_array(values, count, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-Datum uuid_array(const std::vector<Datum> &ids) {
-    return PointerGetDatum(construct_array(const_cast<Datum *>(ids.data()),
-                                           static_cast<int>(ids.size()), UUIDOID, UUID_LEN,
-                                           false, TYPALIGN_CHAR));
+Datum uuid_array(const Datum *ids, int count) {
+    return PointerGetDatum(
+        construct_array(const_cast<Datum *>(ids), count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 Datum uuid_datum(const pg_uuid_t &id) {
@@ -237,14 +236,15 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                              false, 0) < 0)
             elog(ERROR, "pg_eventhooks: recording delivery results failed");
     }
-    std::vector<Datum> in_flight;
-    in_flight.reserve(in.in_flight_count);
+    // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
+    Datum *in_flight = static_cast<Datum *>(palloc(sizeof(Datum) * (in.in_flight_count + 1)));
     for (int i = 0; i < in.in_flight_count; i++)
-        in_flight.push_back(DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i])));
+        in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
     if (in.claim_limit > 0) {
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
         Datum values[4] = {Int32GetDatum(in.claim_limit),
-                           text_array(in.excluded_count, in.excluded), uuid_array(in_flight),
+                           text_array(in.excluded_count, in.excluded),
+                           uuid_array(in_flight, in.in_flight_count),
                            uuid_datum(*cursor)};
         if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
@@ -254,7 +254,8 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         out->more_due = returned >= static_cast<uint64>(in.claim_limit);
         out->cells = static_cast<char **>(
             MemoryContextAllocZero(context, sizeof(char *) * kClaimColumns * (returned + 1)));
-        std::vector<Datum> held_back;
+        Datum *held_back = static_cast<Datum *>(palloc(sizeof(Datum) * (returned + 1)));
+        int held_back_count = 0;
         for (uint64 row = 0; row < returned; row++) {
             HeapTuple tuple = claimed->vals[row];
             bool isnull;
@@ -269,7 +270,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                 for (int i = 0; i < in.excluded_count && !excluded; i++)
                     excluded = strcmp(trigger_name, in.excluded[i]) == 0;
                 if (excluded) {
-                    held_back.push_back(id);
+                    held_back[held_back_count++] = id;
                     continue;
                 }
             }
@@ -293,9 +294,9 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             if (!isnull && uuid_less(*cursor, *DatumGetUUIDP(newest)))
                 *cursor = *DatumGetUUIDP(newest);
         }
-        if (!held_back.empty()) {
+        if (held_back_count > 0) {
             Oid hold_types[1] = {UUIDARRAYOID};
-            Datum hold_values[1] = {uuid_array(held_back)};
+            Datum hold_values[1] = {uuid_array(held_back, held_back_count)};
             if (SPI_execute_plan(prepared_plan(&hold_back_plan, kHoldBackSql, 1, hold_types),
                                  hold_values, nullptr, false, 0) < 0)
                 elog(ERROR, "pg_eventhooks: holding back events of a slow webhook failed");
@@ -303,7 +304,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     }
     if (in.refresh_counts) {
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
-        Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight)};
+        Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in.in_flight_count)};
         if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 2, types), values, nullptr,
                              true, 1) != SPI_OK_SELECT ||
             SPI_processed != 1)
