@@ -276,6 +276,48 @@ RESET session_replication_role;
 SELECT count(*) AS without_retry_time FROM eventhooks.event_log WHERE next_retry_at IS NULL;
 DELETE FROM eventhooks.event_log;
 
+-- A statement's events are written together when it ends (one multi-insert per batch of up
+-- to 1000): visible to the next statement of the transaction, in row order, and tied to the
+-- subtransaction that made them even when another one is running at the end of the statement.
+CREATE TABLE batched (id int PRIMARY KEY, note text);
+SELECT eventhooks.create_event_trigger('batched', 'batched', 'http://127.0.0.1:9/b',
+    on_insert => '{"payload": ["id"]}');
+BEGIN;
+INSERT INTO batched SELECT i, 'bulk' FROM generate_series(1, 2500) AS i;
+SELECT count(*) AS events_seen_in_transaction FROM eventhooks.event_log;
+SAVEPOINT s;
+INSERT INTO batched SELECT i, 'rolled back' FROM generate_series(2501, 2600) AS i;
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS events, min((payload->'data'->'new'->>'id')::int) AS first,
+       max((payload->'data'->'new'->>'id')::int) AS last,
+       bool_and(ordered) AS ids_follow_rows
+FROM (SELECT payload, (payload->'data'->'new'->>'id')::int
+        > coalesce(lag((payload->'data'->'new'->>'id')::int) OVER (ORDER BY id), 0) AS ordered
+      FROM eventhooks.event_log) e;
+DELETE FROM eventhooks.event_log;
+-- A trigger of the user's on the same table writes more rows inside its own subtransactions
+-- (an EXCEPTION block), some of which fail: their events go with them, the others stay.
+CREATE FUNCTION batched_side_effect() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id < 10000 THEN
+        BEGIN
+            INSERT INTO batched VALUES (NEW.id + 10000, 'side effect kept');
+            INSERT INTO batched VALUES (NEW.id + 20000, 'side effect failed');
+            IF NEW.id % 2 = 0 THEN RAISE EXCEPTION 'undo'; END IF;
+        EXCEPTION WHEN raise_exception THEN NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER side_effect AFTER INSERT ON batched FOR EACH ROW EXECUTE FUNCTION batched_side_effect();
+INSERT INTO batched VALUES (3001, 'x'), (3002, 'x'), (3003, 'x');
+SELECT (payload->'data'->'new'->>'id')::int AS row_id FROM eventhooks.event_log ORDER BY 1;
+SELECT id FROM batched WHERE id > 3000 ORDER BY 1;
+DELETE FROM eventhooks.event_log;
+DROP TABLE batched;
+DROP FUNCTION batched_side_effect();
+
 -- A transaction that recorded events cannot be prepared (the commit of a prepared transaction
 -- would not tell the worker); the whole transaction is rolled back. Without events it can.
 BEGIN;

@@ -89,6 +89,7 @@ struct IndexCache {
     CachedIndex *indexes = nullptr;
     ExprContext *econtext = nullptr;
     TupleTableSlot *slot = nullptr;
+    TupleTableSlot **batch_slots = nullptr;  // kMaxEventBatch of them, made when first needed
 };
 
 MemoryContext index_cache_context = nullptr;
@@ -149,13 +150,8 @@ void insert_generic(Relation rel, HeapTuple tuple) {
     FreeExecutorState(estate);
 }
 
-void insert_with_indexes(Relation rel, HeapTuple tuple) {
-    if (index_cache_stale || index_cache.relid != RelationGetRelid(rel)) build_index_cache(rel);
-    if (index_cache.generic) return insert_generic(rel, tuple);
-
-    TupleTableSlot *slot = index_cache.slot;
-    ExecStoreHeapTuple(tuple, slot, false);
-    table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, nullptr);
+// The index entries of the tuple just inserted from `slot`.
+void insert_index_entries(Relation rel, TupleTableSlot *slot) {
     ExprContext *econtext = index_cache.econtext;
     econtext->ecxt_scantuple = slot;
     Datum values[INDEX_MAX_KEYS];
@@ -171,10 +167,48 @@ void insert_with_indexes(Relation rel, HeapTuple tuple) {
         index_close(index, NoLock);
     }
     ResetExprContext(econtext);
-    ExecClearTuple(slot);
+}
+
+// Slots for heap_multi_insert, made once per index cache (they follow event_log's shape).
+TupleTableSlot **batch_slots(Relation rel) {
+    if (index_cache.batch_slots == nullptr) {
+        MemoryContext old = MemoryContextSwitchTo(index_cache_context);
+        index_cache.batch_slots =
+            static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * kMaxEventBatch));
+        for (int i = 0; i < kMaxEventBatch; i++)
+            index_cache.batch_slots[i] = MakeSingleTupleTableSlot(
+                CreateTupleDescCopy(RelationGetDescr(rel)), &TTSOpsHeapTuple);
+        MemoryContextSwitchTo(old);
+    }
+    return index_cache.batch_slots;
 }
 
 }  // namespace
+
+void insert_event_tuples(Relation rel, HeapTuple *tuples, int count) {
+    Assert(count <= kMaxEventBatch);
+    if (index_cache_stale || index_cache.relid != RelationGetRelid(rel)) build_index_cache(rel);
+    if (index_cache.generic) {
+        for (int i = 0; i < count; i++) insert_generic(rel, tuples[i]);
+        return;
+    }
+    if (count == 1) {
+        TupleTableSlot *slot = index_cache.slot;
+        ExecStoreHeapTuple(tuples[0], slot, false);
+        table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, nullptr);
+        insert_index_entries(rel, slot);
+        ExecClearTuple(slot);
+        return;
+    }
+    // Several rows: one WAL record and one buffer lock per heap page instead of per row.
+    TupleTableSlot **slots = batch_slots(rel);
+    for (int i = 0; i < count; i++) ExecStoreHeapTuple(tuples[i], slots[i], false);
+    table_multi_insert(rel, slots, count, GetCurrentCommandId(true), 0, nullptr);
+    for (int i = 0; i < count; i++) {
+        insert_index_entries(rel, slots[i]);
+        ExecClearTuple(slots[i]);
+    }
+}
 
 pg_uuid_t new_event_id() {
     pg_uuid_t id;
@@ -183,19 +217,21 @@ pg_uuid_t new_event_id() {
     return id;
 }
 
-pg_uuid_t write_event(const NewEvent &event) {
+Relation open_event_log() {
     Oid relid = event_log_relid();
     if (!OidIsValid(relid))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("extension pg_eventhooks is not installed in this database")));
     Relation rel = table_open(relid, RowExclusiveLock);
     if (layout.relid != relid || layout.natts != RelationGetDescr(rel)->natts) load_layout(rel);
+    return rel;
+}
 
+HeapTuple form_event_tuple(TupleDesc desc, const NewEvent &event, pg_uuid_t *id) {
     Datum *values = static_cast<Datum *>(palloc0(sizeof(Datum) * layout.natts));
     bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * layout.natts));
     memset(nulls, true, sizeof(bool) * layout.natts);
 
-    pg_uuid_t *id = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
     *id = new_event_id();
     auto set = [&](int att, Datum value) {
         values[att] = value;
@@ -211,12 +247,20 @@ pg_uuid_t write_event(const NewEvent &event) {
     set(layout.tries, Int32GetDatum(0));
     set(layout.created_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
     set(layout.archived, BoolGetDatum(false));
-
-    HeapTuple tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-    insert_with_indexes(rel, tuple);
-    table_close(rel, NoLock);
+    HeapTuple tuple = heap_form_tuple(desc, values, nulls);
+    pfree(values);
+    pfree(nulls);
     note_event_written(*id);
-    return *id;
+    return tuple;
+}
+
+pg_uuid_t write_event(const NewEvent &event) {
+    Relation rel = open_event_log();
+    pg_uuid_t id;
+    HeapTuple tuple = form_event_tuple(RelationGetDescr(rel), event, &id);
+    insert_event_tuples(rel, &tuple, 1);
+    table_close(rel, NoLock);
+    return id;
 }
 
 }  // namespace eventhooks::pg

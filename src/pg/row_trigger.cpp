@@ -14,7 +14,7 @@ extern "C" {
 }
 
 #include "pg/event_payload.hpp"
-#include "pg/event_writer.hpp"
+#include "pg/event_batch.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/trigger_cache.hpp"
 
@@ -90,7 +90,7 @@ Datum capture_event(FunctionCallInfo fcinfo) {
     event.table_name = trigger->table_name;
     event.trigger_name = name;
     event.payload = build_event_payload(op_name, old_json, new_json);
-    write_event(event);
+    record_event(event);
     return PointerGetDatum(nullptr);
 }
 
