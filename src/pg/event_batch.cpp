@@ -35,6 +35,12 @@ struct Batch {
 };
 Batch batch;
 
+// Statements ended in this backend, and the count when the last event was recorded: an event
+// recorded at a new count is its statement's first, which is written at once, so that a
+// single-row statement pays nothing for batching. Its second and later events are batched.
+uint64 statements_ended = 0;
+uint64 statement_of_last_event = ~uint64{0};
+
 // A library loaded in the middle of a statement (not preloaded) missed that statement's
 // ExecutorFinish hook: no batching for the rest of that transaction.
 LocalTransactionId loaded_in_transaction = InvalidLocalTransactionId;
@@ -99,6 +105,7 @@ void executor_finish(QueryDesc *query) {
     else
         standard_ExecutorFinish(query);
     write_batch_if_current();
+    statements_ended++;
 }
 
 // COPY FROM fires its AFTER triggers inside the utility statement.
@@ -112,6 +119,7 @@ void process_utility(PlannedStmt *pstmt, const char *query_string, bool read_onl
         standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
                                 dest, qc);
     write_batch_if_current();
+    statements_ended++;
 }
 
 void start_batch() {
@@ -130,8 +138,11 @@ void start_batch() {
 }  // namespace
 
 pg_uuid_t record_event(const NewEvent &event) {
+    bool first_of_statement = statement_of_last_event != statements_ended;
+    statement_of_last_event = statements_ended;
     bool batch_elsewhere = batch.count > 0 && batch.owner != GetCurrentSubTransactionId();
-    if (MyProc->lxid == loaded_in_transaction || batch_elsewhere) return write_event(event);
+    if (first_of_statement || batch_elsewhere || MyProc->lxid == loaded_in_transaction)
+        return write_event(event);
     if (batch.count == 0) start_batch();
     MemoryContext old = MemoryContextSwitchTo(batch.context);
     pg_uuid_t id;

@@ -1,6 +1,7 @@
 // The events of the running statement, written together when it ends: one heap_multi_insert
 // (one WAL record per page) and one open of event_log per batch instead of per row. A bulk
-// INSERT ... SELECT or COPY thus costs less per row; a single-row statement costs the same.
+// INSERT ... SELECT or COPY thus costs less per row. A statement's first event is written at
+// once, so a single-row statement costs what it did without batching.
 #pragma once
 
 #include "pg/event_writer.hpp"
