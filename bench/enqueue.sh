@@ -13,6 +13,9 @@
 # The cluster runs WITHOUT shared_preload_libraries: CREATE EXTENSION only warns, the trigger
 # records events exactly as when preloaded, and no delivery worker competes for the 2 cores.
 # (Preloaded, the only extra per-transaction work of (b) is one SetLatch of the worker at commit.)
+# The library is loaded at session start instead (session_preload_libraries, every
+# configuration), as preloading does in production: loaded in the middle of a statement, it
+# would miss that statement's end and write its events one by one (src/pg/event_batch.cpp).
 #
 # Usage: bench/enqueue.sh [--quick] [--duration SECONDS] [--rounds N] [--clients "8 2"]
 #                         [--bulk-rows N] [--bulk-rounds N]      (run as root)
@@ -57,8 +60,8 @@ machine_line
 build_line
 # Autovacuum off so that it does not fire in the middle of one run and not another; every run
 # starts from an emptied, vacuumed table and a checkpoint instead.
-start_cluster 0 "autovacuum = off"
-echo "cluster: fsync=on synchronous_commit=on shared_buffers=1GB max_wal_size=16GB autovacuum=off, no shared_preload_libraries"
+start_cluster 0 "autovacuum = off" "session_preload_libraries = 'pg_eventhooks'"
+echo "cluster: fsync=on synchronous_commit=on shared_buffers=1GB max_wal_size=16GB autovacuum=off, no shared_preload_libraries, session_preload_libraries = 'pg_eventhooks'"
 
 create_enqueue_configs >/dev/null
 
