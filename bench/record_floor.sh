@@ -35,7 +35,7 @@
 #                  (round trip + ten calls + detoast), (A1) the same and the ::jsonb of its
 #                  request and response texts, (B0) fetching a mark.
 #    Each repetition: B0, B, A0, A1, A on pending events, reset, C, reset. The reset (untimed)
-#    makes the events pending again (event_log_requeued disabled meanwhile, so that they keep
+#    makes the events pending again (event_log_retry_time disabled meanwhile, so that they keep
 #    next_retry_at NULL and stay on the cursor's path), empties event_invocation_logs and
 #    vacuums. autovacuum is off; every timed run starts after VACUUM ANALYZE.
 #  - nginx's raw capacity with wrk, as bench/delivery.sh (i) measures it.
@@ -339,10 +339,10 @@ run_pgbench() {
 
 reset_events() {
     sql >/dev/null <<'SQL'
-ALTER TABLE eventhooks.event_log DISABLE TRIGGER event_log_requeued;
+ALTER TABLE eventhooks.event_log DISABLE TRIGGER event_log_retry_time;
 UPDATE eventhooks.event_log SET delivered = false, error = false, tries = 0, next_retry_at = NULL,
     locked = NULL, archived = false;
-ALTER TABLE eventhooks.event_log ENABLE ALWAYS TRIGGER event_log_requeued;
+ALTER TABLE eventhooks.event_log ENABLE ALWAYS TRIGGER event_log_retry_time;
 TRUNCATE eventhooks.event_invocation_logs;
 SQL
     vacuum_all

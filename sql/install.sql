@@ -16,7 +16,8 @@ WHERE attrelid = 'eventhooks.event_invocation_logs'::regclass AND attnum > 0 ORD
 -- event_log has one index the writer maintains, its primary key. The worker's second index
 -- is partial: it holds only events with a next_retry_at (none when written).
 SELECT pg_get_indexdef('eventhooks.event_log_retry'::regclass);
--- Rows made pending by SQL get a next_retry_at, even under session_replication_role = replica.
+-- Rows made pending by SQL get a next_retry_at, settled ones lose it, even under
+-- session_replication_role = replica.
 SELECT tgname, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger
 WHERE tgrelid = 'eventhooks.event_log'::regclass ORDER BY tgname;
 

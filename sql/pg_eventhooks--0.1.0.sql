@@ -56,16 +56,18 @@ CREATE INDEX event_log_retry ON eventhooks.event_log (next_retry_at)
 
 -- A row made pending by SQL (a hand requeue, a restore, an INSERT) may lie behind the worker's
 -- cursor: give it a next_retry_at, so the worker finds it through event_log_retry, and wake
--- the worker at commit. The extension's own writer and the worker never leave such a row.
--- ENABLE ALWAYS: also for writes under session_replication_role = replica.
-CREATE FUNCTION eventhooks.event_requeued() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'eventhooks_event_requeued' LANGUAGE C;
-CREATE TRIGGER event_log_requeued
+-- the worker at commit. A row that SQL settles (delivered, error, archived) loses its
+-- next_retry_at, so that event_log_retry keeps only what waits. The extension's own writer and
+-- the worker never leave a row in either state. ENABLE ALWAYS: also for writes under
+-- session_replication_role = replica.
+CREATE FUNCTION eventhooks.maintain_retry_time() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'eventhooks_maintain_retry_time' LANGUAGE C;
+CREATE TRIGGER event_log_retry_time
     BEFORE INSERT OR UPDATE ON eventhooks.event_log
     FOR EACH ROW
-    WHEN (NOT NEW.delivered AND NOT NEW.error AND NOT NEW.archived AND NEW.next_retry_at IS NULL)
-    EXECUTE FUNCTION eventhooks.event_requeued();
-ALTER TABLE eventhooks.event_log ENABLE ALWAYS TRIGGER event_log_requeued;
+    WHEN ((NOT NEW.delivered AND NOT NEW.error AND NOT NEW.archived) = (NEW.next_retry_at IS NULL))
+    EXECUTE FUNCTION eventhooks.maintain_retry_time();
+ALTER TABLE eventhooks.event_log ENABLE ALWAYS TRIGGER event_log_retry_time;
 
 CREATE TABLE eventhooks.event_invocation_logs (
     id           uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
@@ -145,6 +147,6 @@ CREATE FUNCTION eventhooks.raise_cpp_exception(kind text) RETURNS text
 REVOKE ALL ON ALL TABLES IN SCHEMA eventhooks FROM PUBLIC;
 GRANT USAGE ON SCHEMA eventhooks TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION eventhooks.capture_event(), eventhooks.configuration_changed(),
-    eventhooks.event_requeued(),
+    eventhooks.maintain_retry_time(),
     eventhooks.extension_created(), eventhooks.raise_cpp_exception(text),
     eventhooks.worker_status() FROM PUBLIC;

@@ -264,7 +264,7 @@ SELECT next_retry_at = now() AS due_now FROM eventhooks.event_log ORDER BY id;
 ROLLBACK;
 UPDATE eventhooks.event_log SET error = false, next_retry_at = now() + interval '1 hour';
 SELECT next_retry_at > now() AS kept_later_time FROM eventhooks.event_log ORDER BY id;
-UPDATE eventhooks.event_log SET delivered = true, next_retry_at = NULL;  -- delivered: no time
+UPDATE eventhooks.event_log SET delivered = true;                    -- settled: time cleared
 SELECT count(*) AS without_retry_time FROM eventhooks.event_log WHERE next_retry_at IS NULL;
 INSERT INTO eventhooks.event_log (id, schema_name, table_name, trigger_name, payload)
 VALUES ('00000000-0000-7000-8000-000000000001', 'public', 'watched', 'watched', '{}');

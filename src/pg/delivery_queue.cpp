@@ -61,7 +61,7 @@ const char *const kRecordSql =
 //   after newer ones were scanned lies behind it; its transaction's commit tells the worker
 //   where to rescan from (commit_wakeup.cpp), and the worker reads that before its snapshot.
 // - Everything with a next_retry_at: retries, events made pending again by SQL (the
-//   event_log_requeued trigger gives them one), and events of slow webhooks that the cursor
+//   event_log_retry_time trigger gives them one), and events of slow webhooks that the cursor
 //   passed (run_round_in_transaction gives them one): through event_log_retry, when due.
 // A new worker starts its cursor from the beginning, so nothing depends on a dead one.
 // Claiming writes nothing: one worker serves a database, and it keeps the events it has in
@@ -93,9 +93,11 @@ const char *const kClaimSql =
 // The cursor's arm came back short: it has seen every event committed so far.
 const char *const kNewestIdSql = "SELECT id FROM eventhooks.event_log ORDER BY id DESC LIMIT 1";
 
-// Events of a slow webhook that the cursor passes wait in event_log_retry instead.
+// Events of a slow webhook that the cursor passes wait in event_log_retry instead, for a
+// second (the time after which a webhook counts as slow): due at once, they would be read and
+// skipped again by every round while the webhook stays saturated.
 const char *const kHoldBackSql =
-    "UPDATE eventhooks.event_log e SET next_retry_at = now() "
+    "UPDATE eventhooks.event_log e SET next_retry_at = now() + interval '1 second' "
     "WHERE e.id = ANY ($1::uuid[]) AND e.next_retry_at IS NULL AND " PENDING;
 
 // Pending: what waits in event_log_retry, what lies ahead of the cursor, and what is in flight.
@@ -301,14 +303,14 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     if (in.records.count > 0) record_results(in.records);
     // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
     Datum *in_flight = static_cast<Datum *>(palloc(sizeof(Datum) * (in.in_flight_count + 1)));
-    for (int i = 0; i < in.in_flight_count; i++)
+    int in_flight_count = in.in_flight_count;
+    for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
     if (in.claim_limit > 0) {
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
         Datum values[4] = {Int32GetDatum(in.claim_limit),
                            text_array(in.excluded_count, in.excluded),
-                           uuid_array(in_flight, in.in_flight_count),
-                           uuid_datum(*cursor)};
+                           uuid_array(in_flight, in_flight_count), uuid_datum(*cursor)};
         if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
@@ -317,6 +319,11 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         out->more_due = returned >= static_cast<uint64>(in.claim_limit);
         out->cells = static_cast<char **>(
             MemoryContextAllocZero(context, sizeof(char *) * kClaimColumns * (returned + 1)));
+        // The rows claimed now count as pending (kCountSql) like those already in flight.
+        Datum *now_in_flight = static_cast<Datum *>(
+            palloc(sizeof(Datum) * (in.in_flight_count + returned + 1)));
+        memcpy(now_in_flight, in_flight, sizeof(Datum) * in.in_flight_count);
+        in_flight = now_in_flight;
         Datum *held_back = static_cast<Datum *>(palloc(sizeof(Datum) * (returned + 1)));
         int held_back_count = 0;
         for (uint64 row = 0; row < returned; row++) {
@@ -337,6 +344,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                     continue;
                 }
             }
+            in_flight[in_flight_count++] = SPI_getbinval(tuple, claimed->tupdesc, 1, &isnull);
             char **cells = out->cells + out->rows * kClaimColumns;
             for (int col = 0; col < kClaimColumns; col++) {
                 char *value = SPI_getvalue(tuple, claimed->tupdesc, col + 1);
@@ -367,8 +375,10 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     }
     if (in.refresh_counts) {
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
-        Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in.in_flight_count)};
-        if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 2, types), values, nullptr,
+        Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in_flight_count)};
+        // Custom plans: its best plan depends on how far behind the cursor is.
+        if (SPI_execute_plan(prepared_plan(&count_plan, kCountSql, 2, types, CURSOR_OPT_CUSTOM_PLAN),
+                             values, nullptr,
                              true, 1) != SPI_OK_SELECT ||
             SPI_processed != 1)
             elog(ERROR, "pg_eventhooks: counting events failed");

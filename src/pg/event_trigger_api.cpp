@@ -320,7 +320,8 @@ void delete_stored_trigger(const char *name, bool archive_pending) {
     Datum values[1] = {CStringGetTextDatum(name)};
     if (archive_pending)
         spi_execute_as_owner(
-            "UPDATE eventhooks.event_log SET archived = true WHERE trigger_name = $1 "
+            "UPDATE eventhooks.event_log SET archived = true, next_retry_at = NULL "
+            "WHERE trigger_name = $1 "
             "AND NOT delivered AND NOT error AND NOT archived",
             1, types, values, nullptr, false, 0);
     spi_execute_as_owner("DELETE FROM eventhooks.event_triggers WHERE name = $1", 1, types, values,

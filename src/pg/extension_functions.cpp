@@ -38,7 +38,7 @@ struct CountsDestruction {
 extern "C" {
 PG_FUNCTION_INFO_V1(eventhooks_new_event_id);
 PG_FUNCTION_INFO_V1(eventhooks_configuration_changed);
-PG_FUNCTION_INFO_V1(eventhooks_event_requeued);
+PG_FUNCTION_INFO_V1(eventhooks_maintain_retry_time);
 PG_FUNCTION_INFO_V1(eventhooks_extension_created);
 PG_FUNCTION_INFO_V1(eventhooks_raise_cpp_exception);
 
@@ -61,21 +61,39 @@ Datum eventhooks_configuration_changed(PG_FUNCTION_ARGS) {
 }
 
 // BEFORE INSERT OR UPDATE row trigger on eventhooks.event_log, fired (see its WHEN) for a row
-// that SQL makes pending without a next_retry_at. The worker's cursor may be past its id, so
-// the row is made due now, which puts it into event_log_retry, where the worker looks.
-Datum eventhooks_event_requeued(PG_FUNCTION_ARGS) {
-    if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "event_requeued must be called as a trigger");
+// that SQL makes pending without a next_retry_at, or settles with one. The worker's cursor may
+// be past a pending row's id, so it is made due now, which puts it into event_log_retry, where
+// the worker looks, and the worker is woken at commit. A settled row leaves that index.
+Datum eventhooks_maintain_retry_time(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "maintain_retry_time must be called as a trigger");
     auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
     if (!TRIGGER_FIRED_BEFORE(data->tg_event) || !TRIGGER_FIRED_FOR_ROW(data->tg_event))
-        elog(ERROR, "event_requeued must be a BEFORE ROW trigger");
+        elog(ERROR, "maintain_retry_time must be a BEFORE ROW trigger");
     HeapTuple row =
         TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple : data->tg_trigtuple;
     TupleDesc desc = RelationGetDescr(data->tg_relation);
-    int column = SPI_fnumber(desc, "next_retry_at");
-    if (column <= 0) elog(ERROR, "eventhooks.event_log has no column \"next_retry_at\"");
-    Datum value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-    bool isnull = false;
-    eventhooks::pg::note_event_requeued();
+    auto column_of = [desc](const char *name) {
+        int column = SPI_fnumber(desc, name);
+        if (column <= 0) elog(ERROR, "eventhooks.event_log has no column \"%s\"", name);
+        return column;
+    };
+    auto is_true = [&](const char *name) {
+        bool null;
+        Datum value = heap_getattr(row, column_of(name), desc, &null);
+        return !null && DatumGetBool(value);
+    };
+    bool pending = !is_true("delivered") && !is_true("error") && !is_true("archived");
+    int column = column_of("next_retry_at");
+    bool time_is_null;
+    (void)heap_getattr(row, column, desc, &time_is_null);
+    bool has_time = !time_is_null;
+    if (pending == has_time) return PointerGetDatum(row);  // nothing to maintain
+    Datum value = (Datum)0;
+    bool isnull = !pending;  // settled: no time
+    if (pending) {           // pending without a time: due now
+        value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+        eventhooks::pg::note_event_requeued();
+    }
     return PointerGetDatum(heap_modify_tuple_by_cols(row, desc, 1, &column, &value, &isnull));
 }
 
