@@ -108,32 +108,7 @@ echo "our webhook body: $body_size bytes (Content-Length of the warm-up event's 
 
 echo
 echo "## (i) nginx raw capacity: wrk -t2 -c100 -d${wrk_seconds}s, POST $body_size-byte body, keep-alive"
-python3 - "$body_size" >"$work/body.json" <<'PY'
-import json, sys
-size = int(sys.argv[1])
-body = {"event": {"session_variables": None, "op": "INSERT", "data": {"old": None, "new": {
-    "id": 123456, "name": "customer 123456", "amount": 1234.56, "created_at": "2025-01-01T00:00:00.000000+00:00",
-    "customer_id": 123456}}}, "created_at": "2025-01-01T00:00:00.000000Z",
-    "id": "01900000-0000-7000-8000-000000000000", "delivery_info": {"max_retries": 0, "current_retry": 0},
-    "trigger": {"name": "drain_events"}, "table": {"schema": "public", "name": "bench_drain"}}
-body["pad"] = ""
-pad = size - len(json.dumps(body, separators=(",", ":")))
-body["pad"] = "x" * max(pad, 0)
-sys.stdout.write(json.dumps(body, separators=(",", ":")))
-PY
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body.json", "r")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["User-Agent"] = "pg_eventhooks/bench"
-wrk.headers["webhook-id"] = "01900000-0000-7000-8000-000000000000"
-LUA
-echo "wrk body: $(wc -c <"$work/body.json") bytes"
-wrk_out=$(wrk -t2 -c100 -d"${wrk_seconds}s" --latency -s "$work/post.lua" "$hook/wrk" 2>&1)
-echo "$wrk_out" | grep -E 'Requests/sec|Latency |50%|99%|requests in|Non-2xx|Socket errors' | sed 's/^/    /'
-raw_rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$wrk_out")
+measure_nginx_capacity "$body_size" "$hook/wrk" "$wrk_seconds"
 
 # drain ANALYZE(0|1): inserts $backlog rows into bench_drain in one transaction and waits from
 # its commit until no event is left undelivered. With ANALYZE=1, event_log is analyzed right

@@ -227,3 +227,36 @@ SQL
     done
     chown postgres: "$work"/insert_*.sql
 }
+
+# measure_nginx_capacity SIZE URL SECONDS: nginx's raw capacity for POSTs of SIZE bytes (a body
+# shaped like our webhook body, padded), wrk -t2 -c100 with keep-alive; prints wrk's figures
+# and sets raw_rps.
+measure_nginx_capacity() {
+    local size=$1 url=$2 seconds=$3
+    python3 - "$size" >"$work/body.json" <<'PY'
+import json, sys
+size = int(sys.argv[1])
+body = {"event": {"session_variables": None, "op": "INSERT", "data": {"old": None, "new": {
+    "id": 123456, "name": "customer 123456", "amount": 1234.56, "created_at": "2025-01-01T00:00:00.000000+00:00",
+    "customer_id": 123456}}}, "created_at": "2025-01-01T00:00:00.000000Z",
+    "id": "01900000-0000-7000-8000-000000000000", "delivery_info": {"max_retries": 0, "current_retry": 0},
+    "trigger": {"name": "drain_events"}, "table": {"schema": "public", "name": "bench_drain"}}
+body["pad"] = ""
+pad = size - len(json.dumps(body, separators=(",", ":")))
+body["pad"] = "x" * max(pad, 0)
+sys.stdout.write(json.dumps(body, separators=(",", ":")))
+PY
+    cat >"$work/post.lua" <<LUA
+local f = io.open("$work/body.json", "r")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["User-Agent"] = "pg_eventhooks/bench"
+wrk.headers["webhook-id"] = "01900000-0000-7000-8000-000000000000"
+LUA
+    echo "wrk body: $(wc -c <"$work/body.json") bytes"
+    wrk_out=$(wrk -t2 -c100 -d"${seconds}s" --latency -s "$work/post.lua" "$url" 2>&1)
+    echo "$wrk_out" | grep -E 'Requests/sec|Latency |50%|99%|requests in|Non-2xx|Socket errors' | sed 's/^/    /'
+    raw_rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$wrk_out")
+}

@@ -427,32 +427,7 @@ done
 
 echo
 echo "## nginx raw capacity: wrk -t2 -c100 -d${wrk_seconds}s, POST $body_size-byte body, keep-alive (as bench/delivery.sh (i))"
-python3 - "$body_size" >"$work/body.json" <<'PY'
-import json, sys
-size = int(sys.argv[1])
-body = {"event": {"session_variables": None, "op": "INSERT", "data": {"old": None, "new": {
-    "id": 123456, "name": "customer 123456", "amount": 1234.56, "created_at": "2025-01-01T00:00:00.000000+00:00",
-    "customer_id": 123456}}}, "created_at": "2025-01-01T00:00:00.000000Z",
-    "id": "01900000-0000-7000-8000-000000000000", "delivery_info": {"max_retries": 0, "current_retry": 0},
-    "trigger": {"name": "drain_events"}, "table": {"schema": "public", "name": "bench_drain"}}
-body["pad"] = ""
-pad = size - len(json.dumps(body, separators=(",", ":")))
-body["pad"] = "x" * max(pad, 0)
-sys.stdout.write(json.dumps(body, separators=(",", ":")))
-PY
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body.json", "r")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["User-Agent"] = "pg_eventhooks/bench"
-wrk.headers["webhook-id"] = "01900000-0000-7000-8000-000000000000"
-LUA
-echo "wrk body: $(wc -c <"$work/body.json") bytes"
-wrk_out=$(wrk -t2 -c100 -d"${wrk_seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$nginx_port/wrk" 2>&1)
-echo "$wrk_out" | grep -E 'Requests/sec|Latency |50%|99%|requests in|Non-2xx|Socket errors' | sed 's/^/    /'
-raw_rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$wrk_out")
+measure_nginx_capacity "$body_size" "http://127.0.0.1:$nginx_port/wrk" "$wrk_seconds"
 [[ -n $raw_rps ]] || { echo "wrk gave no Requests/sec" >&2; echo "$wrk_out" >&2; exit 1; }
 
 # Figures. evs TPS -> events/s; net TPS HARNESS_TPS -> events/s of the statement without the

@@ -50,7 +50,8 @@ use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node poll_sql);
+our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node poll_sql
+  delivery_worker_pid wait_for_delivery_worker);
 
 my $RECEIVER_PY =
   File::Spec->catfile(dirname(abs_path(__FILE__)), '..', 'receiver', 'receiver.py');
@@ -238,6 +239,33 @@ sub poll_sql
 		return $last if time() > $deadline;
 		select(undef, undef, undef, 0.1);
 	}
+}
+
+# delivery_worker_pid($node, $dbname = 'postgres'): the pid of the database's delivery worker,
+# undef when none runs (or the server does not answer, e.g. during crash recovery).
+sub delivery_worker_pid
+{
+	my ($node, $dbname) = @_;
+	$dbname //= 'postgres';
+	my ($rc, $out) = $node->psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_eventhooks delivery' "
+		  . "AND datname = '$dbname'");
+	return $rc == 0 && defined $out && $out =~ /^(\d+)$/ ? $1 : undef;
+}
+
+# wait_for_delivery_worker($node, $timeout, $not_pid, $dbname = 'postgres'): waits until a
+# delivery worker (other than $not_pid) runs; returns its pid, undef on timeout.
+sub wait_for_delivery_worker
+{
+	my ($node, $timeout, $not_pid, $dbname) = @_;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my $pid = delivery_worker_pid($node, $dbname);
+		return $pid if defined $pid && (!defined $not_pid || $pid != $not_pid);
+		usleep(100_000);
+	}
+	return undef;
 }
 
 sub new_eventhooks_node

@@ -34,26 +34,7 @@ note("duplicate bound: $max_dups (max_concurrent_deliveries + fetch_batch_size)"
 
 # --- helpers -----------------------------------------------------------------------------
 
-sub delivery_worker_pid
-{
-	my ($rc, $out) = $node->psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_eventhooks delivery' "
-		  . "AND datname = 'postgres'");
-	return $rc == 0 && $out =~ /^(\d+)$/ ? $1 : undef;
-}
 
-sub wait_for_worker
-{
-	my ($timeout, $not_pid) = @_;
-	my $deadline = time() + $timeout;
-	while (time() < $deadline)
-	{
-		my $pid = delivery_worker_pid();
-		return $pid if defined $pid && (!defined $not_pid || $pid != $not_pid);
-		usleep(100_000);
-	}
-	return undef;
-}
 
 # After a crash: wait until the server accepts connections again (crash recovery done).
 sub wait_for_server_back
@@ -149,14 +130,14 @@ sub log_size { -s $node->logfile }
 
 $recv->set_rule('/a', delay_ms => 20);
 make_table('a_items', 'ta', '/a');
-my $worker = wait_for_worker(10);
+my $worker = wait_for_delivery_worker($node, 10);
 ok(defined $worker, 'delivery worker runs');
 
 my $log_offset = log_size();
 $node->safe_psql('postgres',
 	"INSERT INTO a_items SELECT g, 'a' FROM generate_series(1, 2000) g");
 ok($recv->wait_for_count(200, path => '/a', timeout => 60), '(a) drain of 2000 events started');
-$worker = delivery_worker_pid();
+$worker = delivery_worker_pid($node);
 ok(defined $worker, '(a) found the delivery worker');
 my $crash_a = time();
 kill 'KILL', $worker if defined $worker;
@@ -167,7 +148,7 @@ cmp_ok($at_kill, '<', 2000, '(a) the worker was killed mid-drain');
 ok(wait_for_server_back(60), '(a) server back after crash recovery');
 ok( $node->wait_for_log(qr/pg_eventhooks delivery.*terminated by signal 9|terminated by signal 9: Killed/, $log_offset),
 	'(a) the postmaster saw the worker die of SIGKILL');
-my $new_worker = wait_for_worker(30, $worker);
+my $new_worker = wait_for_delivery_worker($node, 30, $worker);
 ok(defined $new_worker, '(a) a new delivery worker runs after the crash');
 check_all_delivered('ta', '/a', 2000, '(a)', $crash_a);
 
@@ -205,7 +186,7 @@ note('(b) kill -9 of backend ' . $bg_pid . ' with ' . $recv->count(path => '/b')
 eval { $bg->quit };    # its connection is gone; psql just exits
 
 ok(wait_for_server_back(60), '(b) server back after crash recovery');
-ok(defined wait_for_worker(30), '(b) a delivery worker runs after the crash');
+ok(defined wait_for_delivery_worker($node, 30), '(b) a delivery worker runs after the crash');
 is($node->safe_psql('postgres', "SELECT count(*) FROM b_items WHERE note = 'uncommitted'"),
 	'0', '(b) the killed transaction left no rows');
 is( $node->safe_psql('postgres',
@@ -240,7 +221,7 @@ my $while_down = $recv->count(path => '/c');
 is($while_down, $at_stop, '(c) nothing is sent while the server is down');
 
 $node->start;
-ok(defined wait_for_worker(30), '(c) a delivery worker runs after the restart');
+ok(defined wait_for_delivery_worker($node, 30), '(c) a delivery worker runs after the restart');
 check_all_delivered('tc', '/c', 10000, '(c)', $crash_c);
 
 # Earlier cases are not disturbed by the later crashes.

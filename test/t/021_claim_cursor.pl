@@ -36,26 +36,7 @@ sq('CREATE EXTENSION pg_eventhooks');
 
 # --- helpers -----------------------------------------------------------------------------
 
-sub worker_pid
-{
-	my ($rc, $out) = $node->psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_eventhooks delivery' "
-		  . "AND datname = 'postgres'");
-	return $rc == 0 && $out =~ /^(\d+)$/ ? $1 : undef;
-}
 
-sub wait_for_worker
-{
-	my ($timeout, $not_pid) = @_;
-	my $deadline = time() + $timeout;
-	while (time() < $deadline)
-	{
-		my $pid = worker_pid();
-		return $pid if defined $pid && (!defined $not_pid || $pid != $not_pid);
-		usleep(100_000);
-	}
-	return undef;
-}
 
 # A table with an INSERT event trigger named $name sending to $path.
 sub make_table_and_trigger
@@ -132,7 +113,7 @@ sub uuid_lt
 	return sq("SELECT '$a'::uuid < '$b'::uuid");
 }
 
-my $pid = wait_for_worker(10);
+my $pid = wait_for_delivery_worker($node, 10);
 ok(defined $pid, 'delivery worker runs');
 if (!defined $pid)
 {
@@ -173,7 +154,7 @@ is(uuid_lt($late_before[1], $c3) . uuid_lt($c3, $c4), 'tt',
 $bg->query_safe(q{INSERT INTO t_late VALUES (5, 'late-5')});
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/late')), [ sort($c3, $c4) ],
 	'(1) nothing of T1 was sent before its commit');
-is(worker_pid() // 'none', $pid, '(1) same worker before T1 commits (no restart scan)');
+is(delivery_worker_pid($node) // 'none', $pid, '(1) same worker before T1 commits (no restart scan)');
 
 $bg->query_safe('COMMIT');
 my @late_all = all_events('late');
@@ -186,7 +167,7 @@ ok(wait_ids('/late', \@late_ids, 1, 12),
 is(delivered_state(10, @late_all), '5/5', '(1) event_log shows all five delivered');
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/late')), [ sort @late_all ],
 	'(1) the receiver got exactly the five event ids');
-is(worker_pid() // 'none', $pid, '(1) same worker throughout');
+is(delivery_worker_pid($node) // 'none', $pid, '(1) same worker throughout');
 eval { $bg->quit };
 
 # =============================================================================================
@@ -223,7 +204,7 @@ is( poll_sql($node, "SELECT delivered || '/' || error || '/' || tries FROM event
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/rd')), [ sort($e1, $e2, $e3) ],
 	'(2) the receiver got exactly the three event ids');
 is(times_received('/rd', $e3), 1, '(2) the newer event was not sent again');
-is(worker_pid() // 'none', $pid, '(2) same worker throughout');
+is(delivery_worker_pid($node) // 'none', $pid, '(2) same worker throughout');
 
 # =============================================================================================
 # (3) Requeue by hand through SQL (the BEFORE trigger on event_log makes the row due now and
@@ -266,7 +247,7 @@ is(delivered_state(10, $f2), '1/1', '(3c) ... and recorded delivered');
 
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/rq')), [ sort($f1, $f2, $g3) ],
 	'(3) the receiver got exactly the three event ids');
-is(worker_pid() // 'none', $pid, '(3) same worker throughout');
+is(delivery_worker_pid($node) // 'none', $pid, '(3) same worker throughout');
 
 # =============================================================================================
 # (4) Restore-like INSERT (and COPY) of pending rows with old ids
@@ -315,7 +296,7 @@ is_deeply(distinct_sorted(event_ids_received($recv, path => '/rs')),
 	'(4) the receiver got exactly the five event ids');
 is(times_received('/rs', $h1) + times_received('/rs', $h2), 2,
 	'(4) the events the restored rows were copied from were not sent again');
-is(worker_pid() // 'none', $pid, '(4) same worker throughout');
+is(delivery_worker_pid($node) // 'none', $pid, '(4) same worker throughout');
 
 # =============================================================================================
 # (6) PREPARE TRANSACTION after writing events is refused; without events it works
@@ -359,7 +340,7 @@ is(delivered_state(10, $canary), '1/1', '(6) ... and recorded delivered');
 is_deeply([ all_events('prep') ], [$canary], '(6) event_log holds only that event');
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/prep')), [$canary],
 	'(6) the receiver got exactly that event id');
-is(worker_pid() // 'none', $pid, '(6) same worker throughout');
+is(delivery_worker_pid($node) // 'none', $pid, '(6) same worker throughout');
 
 # =============================================================================================
 # (5) Worker restart while events wait for a retry (next_retry_at in the future), are in
@@ -387,12 +368,12 @@ is( sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'rs_slow
          AND NOT delivered AND next_retry_at IS NULL}),
 	'2', '(5) ... which are pending, with no next_retry_at, when the worker is stopped');
 
-my $old_pid = worker_pid() // 0;
+my $old_pid = delivery_worker_pid($node) // 0;
 my $kill_time = time();
 sq("SELECT pg_terminate_backend($old_pid)");
 sq(q{INSERT INTO t_away SELECT g, 'away' FROM generate_series(1, 2) g});
 my @away_ids = all_events('rs_away');
-my $new_pid = wait_for_worker(15, $old_pid);
+my $new_pid = wait_for_delivery_worker($node, 15, $old_pid);
 ok(defined $new_pid, "(5) the launcher restarts the worker after SIGTERM (was $old_pid)");
 is( sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'rs_retry'
          AND NOT delivered AND next_retry_at > now()}),
@@ -457,7 +438,7 @@ is( poll_sql($node,
 		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
 		  WHERE database_name = current_database()}, '0/0', 5),
 	'0/0', '(7) worker_status: events_pending back to 0');
-is(worker_pid() // 'none', $pid, '(7) same worker since the restart of (5)');
+is(delivery_worker_pid($node) // 'none', $pid, '(7) same worker since the restart of (5)');
 
 $node->stop;
 done_testing();
