@@ -63,7 +63,8 @@ const char *const kRecordSql =
 // - Everything with a next_retry_at: retries, events made pending again by SQL (the
 //   event_log_retry_time trigger gives them one), and events of slow webhooks that the cursor
 //   passed (run_round_in_transaction gives them one): through event_log_retry, when due.
-// A new worker starts its cursor from the beginning, so nothing depends on a dead one.
+// A new worker starts its cursor where the last committed round of its predecessor left it, but
+// below any event then in flight (publish_resume_point; the server's start: the beginning).
 // Claiming writes nothing: one worker serves a database, and it keeps the events it has in
 // flight in memory and passes them here ($3) to be skipped. A claim thus costs no WAL and no
 // commit flush before the request goes out, and a crashed worker leaves nothing locked: its
@@ -121,6 +122,8 @@ const char *const kCountSql =
 
 // What the C-style transaction hands back: claimed rows as C strings, in `context`.
 struct RawRound {
+    pg_uuid_t resume_from;  // the cursor, or the smallest id in flight if smaller
+    Oid relid;              // event_log the round worked on
     bool extension_present;
     uint64 rows;
     char **cells;  // rows * kClaimColumns, NULL for SQL NULL
@@ -267,13 +270,6 @@ void record_results(const RecordColumns &r) {
         elog(ERROR, "pg_eventhooks: recording delivery results failed");
 }
 
-// The id just before `id` (as 128-bit numbers); the zero id stays zero.
-void step_back(pg_uuid_t *id) {
-    for (int i = UUID_LEN - 1; i >= 0; i--)
-        if (id->data[i]-- != 0) return;
-    memset(id->data, 0, UUID_LEN);
-}
-
 // The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
 Oid cursor_relid = InvalidOid;
 
@@ -373,6 +369,13 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                 elog(ERROR, "pg_eventhooks: holding back events of a slow webhook failed");
         }
     }
+    // A successor may start where this round leaves off, but not past an event in flight.
+    out->relid = relid;
+    out->resume_from = *cursor;
+    for (int i = 0; i < in_flight_count; i++) {
+        pg_uuid_t before = uuid_before(*DatumGetUUIDP(in_flight[i]));
+        if (uuid_less(before, out->resume_from)) out->resume_from = before;
+    }
     if (in.refresh_counts) {
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
         Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in_flight_count)};
@@ -435,7 +438,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
-    RawRound raw = {true, 0, nullptr, false, false, {-1, -1, -1}};
+    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, {-1, -1, -1}};
     RoundInput input{{static_cast<int>(n), ids.data(), trigger_names.data(), archive.get(),
                       delivered.get(), error.get(), tries.data(), retry_in_ms.data(),
                       status.data(), requests.data(), responses.data()},
@@ -446,13 +449,13 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                      in_flight.data(),
                      refresh_counts};
     // Read before the round's snapshot: a hint is left after its events became visible, so
-    // the snapshot sees them. The id before the hinted one, since the cursor is exclusive.
+    // the snapshot sees them (take_rescan_request gives the id before the hinted one: the
+    // cursor is exclusive).
     // The cursor is rewound here, not in the round, so that a round that fails keeps the hint.
     pg_uuid_t position;
     memcpy(position.data, cursor.data(), UUID_LEN);
     pg_uuid_t rescan_from;
     if (take_rescan_request(MyDatabaseId, &rescan_from)) {
-        step_back(&rescan_from);
         if (uuid_less(rescan_from, position)) {
             position = rescan_from;
             memcpy(cursor.data(), position.data, UUID_LEN);
@@ -460,6 +463,8 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     }
     call_postgres([&]() { run_round_in_transaction(input, &position, context, &raw); });
     memcpy(cursor.data(), position.data, UUID_LEN);
+    // Committed: a worker started after this one may skip what this round settled.
+    if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
 
     RoundResult result;
     result.extension_present = raw.extension_present;
@@ -484,6 +489,14 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         result.claimed.push_back(std::move(e));
     }
     return result;
+}
+
+void resume_cursor(EventCursor &cursor) {
+    Oid relid;
+    pg_uuid_t from;
+    if (!read_resume_point(MyDatabaseId, &relid, &from)) return;
+    memcpy(cursor.data(), from.data, UUID_LEN);
+    cursor_relid = relid;  // a different event_log (extension re-created) starts from zero
 }
 
 }  // namespace eventhooks::pg

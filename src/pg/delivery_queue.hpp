@@ -57,6 +57,10 @@ struct RoundResult {
     bool counts_refreshed = false;
 };
 
+// At the worker's start: the cursor where its predecessor left off (all zero if none did, or
+// after a server restart). Nothing then depends on the predecessor but what it published.
+void resume_cursor(EventCursor &cursor);
+
 // One transaction: writes `records`, then claims up to `claim_limit` due events (0: none),
 // skipping the events in flight (`in_flight_ids`: the worker's claims live in its memory, see
 // kClaimSql). Events of `excluded_triggers` (slow webhooks at their share of the slots) are not

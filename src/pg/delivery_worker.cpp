@@ -140,7 +140,10 @@ void stop_http_thread(int, Datum) {
 
 class DeliveryLoop {
   public:
-    DeliveryLoop() : http_(client_options()) { running_http_client = &http_; }
+    DeliveryLoop() : http_(client_options()) {
+        running_http_client = &http_;
+        resume_cursor(cursor_);
+    }
     ~DeliveryLoop() { running_http_client = nullptr; }
 
     void run() {
@@ -439,7 +442,8 @@ class DeliveryLoop {
             collect_responses();
         }
         collect_responses();
-        if (!finished_.empty()) run_round(finished_, 0, {}, {}, cursor_, false);
+        // Requests still in flight stay pending; the published resume point stays below them.
+        if (!finished_.empty()) run_round(finished_, 0, {}, in_flight_ids(), cursor_, false);
         finished_.clear();
     }
 

@@ -78,11 +78,38 @@ bool take_rescan_request(Oid database_oid, pg_uuid_t *from) {
     DeliverySlot *slot = find_slot_locked(database_oid, false);
     bool requested = slot != nullptr && slot->rescan_requested;
     if (requested) {
-        *from = slot->rescan_from;
+        *from = uuid_before(slot->rescan_from);
         slot->rescan_requested = false;
+        if (slot->resume_valid && memcmp(from->data, slot->resume_from.data, UUID_LEN) < 0)
+            slot->resume_from = *from;
     }
     SpinLockRelease(&state->mutex);
     return requested;
+}
+
+void publish_resume_point(Oid database_oid, Oid event_log_relid, const pg_uuid_t &from) {
+    if (state == nullptr) return;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    if (slot != nullptr) {
+        slot->resume_valid = true;
+        slot->resume_relid = event_log_relid;
+        slot->resume_from = from;
+    }
+    SpinLockRelease(&state->mutex);
+}
+
+bool read_resume_point(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from) {
+    if (state == nullptr) return false;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    bool valid = slot != nullptr && slot->resume_valid;
+    if (valid) {
+        *event_log_relid = slot->resume_relid;
+        *from = slot->resume_from;
+    }
+    SpinLockRelease(&state->mutex);
+    return valid;
 }
 
 void wake_launcher() {

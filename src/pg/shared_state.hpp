@@ -27,6 +27,13 @@ struct DeliverySlot {
     // may already be past them (they were written before newer events that committed first).
     bool rescan_requested;
     pg_uuid_t rescan_from;
+    // Where a new worker may start its cursor instead of at the beginning: nothing pending
+    // without a next_retry_at lies at or below it in resume_relid (event_log), except what a
+    // rescan request covers. Lowered when a request is taken, so a worker that dies with one
+    // leaves it to its successor.
+    bool resume_valid;
+    Oid resume_relid;
+    pg_uuid_t resume_from;
     int requests_in_flight;
     int64 events_sent;
     int64 events_failed;
@@ -57,8 +64,23 @@ DeliverySlot *find_slot_locked(Oid database_oid, bool create);
 // delivery_queue.cpp); call that only once the writing transaction is visible to others.
 void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from = nullptr);
 
-// For the worker, before it takes a snapshot: the smallest id asked for since the last call.
+// The id just before `id` (as 128-bit numbers; the zero id stays zero): the worker's cursor is
+// exclusive, so this is where a scan that must see `id` starts.
+inline pg_uuid_t uuid_before(pg_uuid_t id) {
+    for (int i = UUID_LEN - 1; i >= 0; i--)
+        if (id.data[i]-- != 0) return id;
+    memset(id.data, 0, UUID_LEN);
+    return id;
+}
+
+// For the worker, before it takes a snapshot: where to scan from (exclusive) to see the
+// smallest id asked for since the last call. Also lowers the resume point to it.
 bool take_rescan_request(Oid database_oid, pg_uuid_t *from);
+
+// The worker's resume point (see DeliverySlot), published after each committed round and read
+// by the next worker at its start.
+void publish_resume_point(Oid database_oid, Oid event_log_relid, const pg_uuid_t &from);
+bool read_resume_point(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from);
 
 // Tells the launcher that the database (now) has the extension, and wakes it.
 void request_delivery_worker(Oid database_oid);
