@@ -8,6 +8,7 @@ extern "C" {
 }
 
 #include "pg/shared_state.hpp"
+#include "pg/uuid_order.hpp"
 
 namespace eventhooks::pg {
 
@@ -60,7 +61,7 @@ static void ensure_callback() {
 void note_event_written(const pg_uuid_t &id) {
     // Ids come from one clock in this backend, so the first is nearly always the smallest;
     // compare anyway (the clock may step back).
-    if (events_written && memcmp(id.data, smallest_written.data, UUID_LEN) >= 0) return;
+    if (events_written && !uuid_less(id, smallest_written)) return;
     ensure_callback();
     events_written = true;
     smallest_written = id;

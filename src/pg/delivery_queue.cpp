@@ -25,6 +25,7 @@ extern "C" {
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/uuid_order.hpp"
 
 namespace eventhooks::pg {
 
@@ -200,10 +201,6 @@ Datum uuid_datum(const pg_uuid_t &id) {
     auto *copy = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
     *copy = id;
     return UUIDPGetDatum(copy);
-}
-
-bool uuid_less(const pg_uuid_t &a, const pg_uuid_t &b) {
-    return memcmp(a.data, b.data, UUID_LEN) < 0;
 }
 
 // The records as C arrays (count 0: nothing to record); request/response nullptr: SQL NULL.

@@ -81,11 +81,14 @@ void on_transaction_event(XactEvent event, void *) {
             break;
         case XACT_EVENT_PRE_PREPARE:
             break;  // refused when events were recorded (commit_wakeup.cpp)
-        default:    // commit, abort, prepare: TopTransactionContext and the batch are gone
-            batch.count = 0;
-            batch.bytes = 0;
-            batch.desc = nullptr;
+        default:  // commit, abort, prepare: TopTransactionContext and the batch are gone
+            // Only events recorded after the pre-commit write, by a path that ends no
+            // statement, could be left at commit: say so rather than lose them silently.
+            if (event == XACT_EVENT_COMMIT && batch.count > 0)
+                elog(WARNING, "pg_eventhooks: %d events recorded during commit were not written",
+                     batch.count);
             batch.context = nullptr;
+            drop_batch();
             break;
     }
 }

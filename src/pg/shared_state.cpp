@@ -1,6 +1,8 @@
 // Shared memory of pg_eventhooks (see shared_state.hpp): setup and the few operations on it.
 #include "pg/shared_state.hpp"
 
+#include "pg/uuid_order.hpp"
+
 extern "C" {
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -61,8 +63,7 @@ void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from) {
     if (slot != nullptr) {
         if (slot->worker_pid != 0) latch = slot->worker_latch;
         if (rescan_from != nullptr &&
-            (!slot->rescan_requested ||
-             memcmp(rescan_from->data, slot->rescan_from.data, UUID_LEN) < 0)) {
+            (!slot->rescan_requested || uuid_less(*rescan_from, slot->rescan_from))) {
             slot->rescan_from = *rescan_from;
             slot->rescan_requested = true;
         }
@@ -80,8 +81,7 @@ bool take_rescan_request(Oid database_oid, pg_uuid_t *from) {
     if (requested) {
         *from = uuid_before(slot->rescan_from);
         slot->rescan_requested = false;
-        if (slot->resume_valid && memcmp(from->data, slot->resume_from.data, UUID_LEN) < 0)
-            slot->resume_from = *from;
+        if (slot->resume_valid && uuid_less(*from, slot->resume_from)) slot->resume_from = *from;
     }
     SpinLockRelease(&state->mutex);
     return requested;

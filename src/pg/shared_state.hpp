@@ -64,15 +64,6 @@ DeliverySlot *find_slot_locked(Oid database_oid, bool create);
 // delivery_queue.cpp); call that only once the writing transaction is visible to others.
 void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from = nullptr);
 
-// The id just before `id` (as 128-bit numbers; the zero id stays zero): the worker's cursor is
-// exclusive, so this is where a scan that must see `id` starts.
-inline pg_uuid_t uuid_before(pg_uuid_t id) {
-    for (int i = UUID_LEN - 1; i >= 0; i--)
-        if (id.data[i]-- != 0) return id;
-    memset(id.data, 0, UUID_LEN);
-    return id;
-}
-
 // For the worker, before it takes a snapshot: where to scan from (exclusive) to see the
 // smallest id asked for since the last call. Also lowers the resume point to it.
 bool take_rescan_request(Oid database_oid, pg_uuid_t *from);
