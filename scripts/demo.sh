@@ -4,6 +4,7 @@
 # a table with an event trigger, inserts, updates and deletes rows, and shows the webhooks the
 # receiver got. Stops everything it started. Run as root on Debian 12.
 set -euo pipefail
+export PATH="/usr/sbin:/sbin:$PATH"  # runuser lives in /usr/sbin; a plain PATH may lack it
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 pgbin=/usr/lib/postgresql/15/bin
@@ -14,7 +15,10 @@ bash scripts/build.sh
 work=$(mktemp -d /tmp/pg_eventhooks_demo.XXXXXX)
 chown postgres: "$work"
 port=$((55000 + RANDOM % 5000))
-as_postgres() { runuser -u postgres -- env -u http_proxy -u https_proxy "$@"; }
+# As postgres, from a directory postgres may enter (the checkout may be in root's home), with a
+# fixed locale (a fresh root shell has no LANG; the cluster must be UTF8 whatever the caller's).
+as_postgres() { (cd "$work" && exec runuser -u postgres -- env -u http_proxy -u https_proxy -u LANGUAGE \
+    LANG=C.UTF-8 LC_ALL=C.UTF-8 "$@"); }
 receiver_pid=
 cleanup() {
     [[ -n $receiver_pid ]] && kill "$receiver_pid" 2>/dev/null || true
@@ -40,7 +44,8 @@ receiver_pid=$!
 for _ in $(seq 100); do [[ -s $work/receiver.port ]] && break; sleep 0.1; done
 hook_port=$(cat "$work/receiver.port")
 
-psql() { as_postgres "$pgbin/psql" -X -q -h "$work" -p "$port" -U postgres -d postgres "$@"; }
+# -P pager=off: the demo never stops at a pager in a terminal.
+psql() { as_postgres "$pgbin/psql" -X -q -P pager=off -h "$work" -p "$port" -U postgres -d postgres "$@"; }
 echo "== SQL"
 psql -e -v ON_ERROR_STOP=1 <<SQL
 CREATE EXTENSION pg_eventhooks;

@@ -7,6 +7,7 @@
 # the servers run as the "postgres" OS user in a scratch directory that user owns.
 # Pass test names to run a subset: scripts/test.sh unit | regress [names] | tap [files]
 set -uo pipefail
+export PATH="/usr/sbin:/sbin:$PATH"  # runuser lives in /usr/sbin; a plain PATH may lack it
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 pgbin=/usr/lib/postgresql/15/bin
@@ -32,8 +33,12 @@ work=$(mktemp -d /tmp/pg_eventhooks_test.XXXXXX)
 cp -r sql expected test "$work"/
 chown -R postgres: "$work"
 trap 'if ((failed == 0)); then rm -rf "$work"; fi' EXIT
-as_postgres() { runuser -u postgres -- env -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
-    PATH="$pgbin:/usr/bin:/bin" PYTHON=/usr/bin/python3 "$@"; }
+# The servers' locale and encoding must not depend on the caller's environment: a root shell on
+# a fresh machine has no LANG, and initdb would then create SQL_ASCII clusters (payload tests
+# need UTF8). C.UTF-8 is built into Debian's libc. Commands run from $work, which postgres can
+# enter (the checkout may be in root's home).
+as_postgres() { (cd "$work" && exec runuser -u postgres -- env -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
+    -u LANGUAGE LANG=C.UTF-8 LC_ALL=C.UTF-8 PATH="$pgbin:/usr/bin:/bin" PYTHON=/usr/bin/python3 "$@"); }
 
 if [[ $only == all || $only == unit ]]; then
     echo "== unit tests (src/core)"
@@ -55,7 +60,7 @@ if [[ $only == all || $only == regress ]]; then
         tests=($(ls sql/*.sql | grep -v 'pg_eventhooks--' | xargs -n1 basename | sed 's/\.sql$//'))
     fi
     out=$(cd "$work" && as_postgres "$pgxs/src/test/regress/pg_regress" --bindir="$pgbin" \
-        --temp-instance="$work/regress_instance" --temp-config="$work/test/regress.conf" \
+        --temp-instance="$work/regress_instance" --encoding=UTF8 --temp-config="$work/test/regress.conf" \
         --inputdir="$work" --outputdir="$work/regress" --port=$((50000 + RANDOM % 10000)) "${tests[@]}" 2>&1)
     echo "$out" | grep -E "^(test|ok|not ok|     | [0-9]|# )" | grep -v '^#' || echo "$out" | tail -20
     ok=$(echo "$out" | grep -cE '(\.\.\. ok|^ok )')
