@@ -62,8 +62,9 @@ const char *const kRecordSql =
 //   after newer ones were scanned lies behind it; its transaction's commit tells the worker
 //   where to rescan from (commit_wakeup.cpp), and the worker reads that before its snapshot.
 // - Everything with a next_retry_at: retries, events made pending again by SQL (the
-//   event_log_retry_time trigger gives them one), and events of slow webhooks that the cursor
-//   passed (run_round_in_transaction gives them one): through event_log_retry, when due.
+//   event_log_retry_time trigger gives them one): through event_log_retry, when due.
+// - Events of a webhook that had no room for more requests: the cursor passes them by (the
+//   arm filters their trigger out), and a TriggerCursor of that trigger reads them later.
 // A new worker starts its cursor where the last committed round of its predecessor left it, but
 // below any event then in flight (publish_resume_point; the server's start: the beginning).
 // Claiming writes nothing: one worker serves a database, and it keeps the events it has in
@@ -88,19 +89,22 @@ const char *const kClaimSql =
     "  FROM eventhooks.event_log e "
     "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "  WHERE e.id > $4 AND e.next_retry_at IS NULL AND " PENDING
-    "    AND e.id <> ALL ($3::uuid[]) "
+    "    AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
     "  ORDER BY e.id LIMIT $1)) claim "
     "LIMIT $1";
 
+// The events of one webhook that the cursor passed by while the webhook had no room
+// (TriggerCursor): from its own cursor ($2) up to where the main cursor stood ($3).
+const char *const kTriggerArmSql =
+    "SELECT " EVENT_COLUMNS ", false "
+    "FROM eventhooks.event_log e "
+    "LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
+    "WHERE e.id > $2 AND e.id <= $3 AND e.trigger_name = $4 AND e.next_retry_at IS NULL AND "
+    PENDING "  AND e.id <> ALL ($5::uuid[]) "
+    "ORDER BY e.id LIMIT $1";
+
 // The cursor's arm came back short: it has seen every event committed so far.
 const char *const kNewestIdSql = "SELECT id FROM eventhooks.event_log ORDER BY id DESC LIMIT 1";
-
-// Events of a slow webhook that the cursor passes wait in event_log_retry instead, for a
-// second (the time after which a webhook counts as slow): due at once, they would be read and
-// skipped again by every round while the webhook stays saturated.
-const char *const kHoldBackSql =
-    "UPDATE eventhooks.event_log e SET next_retry_at = now() + interval '1 second' "
-    "WHERE e.id = ANY ($1::uuid[]) AND e.next_retry_at IS NULL AND " PENDING;
 
 // Pending: what waits in event_log_retry, what lies ahead of the cursor, and what is in flight.
 const char *const kCountSql =
@@ -129,6 +133,7 @@ struct RawRound {
     uint64 rows;
     char **cells;  // rows * kClaimColumns, NULL for SQL NULL
     bool more_due;
+    bool cursor_reset;  // a new event_log (extension re-created): trigger cursors are void
     bool counted;
     int64 counts[3];
 };
@@ -183,7 +188,7 @@ SPIPlanPtr prepared_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *type
 SPIPlanPtr record_plan = nullptr;
 SPIPlanPtr claim_plan = nullptr;
 SPIPlanPtr newest_id_plan = nullptr;
-SPIPlanPtr hold_back_plan = nullptr;
+SPIPlanPtr trigger_arm_plan = nullptr;
 SPIPlanPtr count_plan = nullptr;
 
 Datum text_array(int count, const char *const *items) {
@@ -277,8 +282,40 @@ struct RoundInput {
     const char *const *excluded;
     int in_flight_count;
     const char *const *in_flight;  // uuid texts
+    // Trigger cursors: read from (and advanced in place) for the eligible ones; done[i] is
+    // set when cursor i caught up with the main cursor.
+    int trigger_cursor_count;
+    const char *const *trigger_cursor_names;
+    pg_uuid_t *trigger_cursor_after;
+    const bool *trigger_cursor_eligible;
+    bool *trigger_cursor_done;
     bool refresh_counts;
 };
+
+// Copies the rows of one claim statement into out->cells and the in-flight list. With
+// moves_cursor (the main cursor's arm, in id order), the cursor moves to each row's id; with
+// trigger_cursor, that cursor does.
+void take_claimed_rows(SPITupleTable *claimed, uint64 returned, bool main_statement,
+                       pg_uuid_t *cursor, pg_uuid_t *trigger_cursor, MemoryContext context,
+                       RawRound *out, Datum *in_flight, int *in_flight_count) {
+    for (uint64 row = 0; row < returned; row++) {
+        HeapTuple tuple = claimed->vals[row];
+        bool isnull;
+        Datum id = SPI_getbinval(tuple, claimed->tupdesc, 1, &isnull);
+        bool from_cursor = main_statement && DatumGetBool(SPI_getbinval(
+                                                 tuple, claimed->tupdesc, kFromCursorColumn + 1, &isnull));
+        // The arms read in id order: their cursor moves to each row they hand over.
+        if (from_cursor) *cursor = *DatumGetUUIDP(id);
+        if (trigger_cursor != nullptr) *trigger_cursor = *DatumGetUUIDP(id);
+        in_flight[(*in_flight_count)++] = id;
+        char **cells = out->cells + out->rows * kClaimColumns;
+        for (int col = 0; col < kClaimColumns; col++) {
+            char *value = SPI_getvalue(tuple, claimed->tupdesc, col + 1);
+            cells[col] = value ? MemoryContextStrdup(context, value) : nullptr;
+        }
+        out->rows++;
+    }
+}
 
 void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryContext context,
                               RawRound *out) {
@@ -292,14 +329,20 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     if (relid != cursor_relid) {
         memset(cursor->data, 0, UUID_LEN);
         cursor_relid = relid;
+        out->cursor_reset = true;
     }
     if (in.records.count > 0) record_results(in.records);
     // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
-    Datum *in_flight = static_cast<Datum *>(palloc(sizeof(Datum) * (in.in_flight_count + 1)));
+    // Room for the events claimed now too: they count as pending (kCountSql) like those held.
+    Datum *in_flight =
+        static_cast<Datum *>(palloc(sizeof(Datum) * (in.in_flight_count + in.claim_limit + 1)));
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
     if (in.claim_limit > 0) {
+        out->cells = static_cast<char **>(MemoryContextAllocZero(
+            context, sizeof(char *) * kClaimColumns * (in.claim_limit + 1)));
+        pg_uuid_t main_cursor_before = *cursor;
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
         Datum values[4] = {Int32GetDatum(in.claim_limit),
                            text_array(in.excluded_count, in.excluded),
@@ -307,45 +350,11 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
-        SPITupleTable *claimed = SPI_tuptable;
         uint64 returned = SPI_processed;
-        out->more_due = returned >= static_cast<uint64>(in.claim_limit);
-        out->cells = static_cast<char **>(
-            MemoryContextAllocZero(context, sizeof(char *) * kClaimColumns * (returned + 1)));
-        // The rows claimed now count as pending (kCountSql) like those already in flight.
-        Datum *now_in_flight = static_cast<Datum *>(
-            palloc(sizeof(Datum) * (in.in_flight_count + returned + 1)));
-        memcpy(now_in_flight, in_flight, sizeof(Datum) * in.in_flight_count);
-        in_flight = now_in_flight;
-        Datum *held_back = static_cast<Datum *>(palloc(sizeof(Datum) * (returned + 1)));
-        int held_back_count = 0;
-        for (uint64 row = 0; row < returned; row++) {
-            HeapTuple tuple = claimed->vals[row];
-            bool isnull;
-            bool from_cursor = DatumGetBool(
-                SPI_getbinval(tuple, claimed->tupdesc, kFromCursorColumn + 1, &isnull));
-            char *trigger_name = SPI_getvalue(tuple, claimed->tupdesc, 2);
-            if (from_cursor) {
-                // The arm is in id order: the cursor moves to each row it hands over.
-                Datum id = SPI_getbinval(tuple, claimed->tupdesc, 1, &isnull);
-                *cursor = *DatumGetUUIDP(id);
-                bool excluded = false;
-                for (int i = 0; i < in.excluded_count && !excluded; i++)
-                    excluded = strcmp(trigger_name, in.excluded[i]) == 0;
-                if (excluded) {
-                    held_back[held_back_count++] = id;
-                    continue;
-                }
-            }
-            in_flight[in_flight_count++] = SPI_getbinval(tuple, claimed->tupdesc, 1, &isnull);
-            char **cells = out->cells + out->rows * kClaimColumns;
-            for (int col = 0; col < kClaimColumns; col++) {
-                char *value = SPI_getvalue(tuple, claimed->tupdesc, col + 1);
-                cells[col] = value ? MemoryContextStrdup(context, value) : nullptr;
-            }
-            out->rows++;
-        }
-        if (!out->more_due) {
+        bool main_ran_dry = returned < static_cast<uint64>(in.claim_limit);
+        take_claimed_rows(SPI_tuptable, returned, true, cursor, nullptr, context, out, in_flight,
+                          &in_flight_count);
+        if (main_ran_dry) {
             // Both arms ran dry, so the cursor's saw every visible event: move it to the
             // newest. Events of transactions still open come with a rescan hint at commit.
             if (SPI_execute_plan(prepared_plan(&newest_id_plan, kNewestIdSql, 0, nullptr), nullptr,
@@ -358,12 +367,32 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             if (!isnull && uuid_less(*cursor, *DatumGetUUIDP(newest)))
                 *cursor = *DatumGetUUIDP(newest);
         }
-        if (held_back_count > 0) {
-            Oid hold_types[1] = {UUIDARRAYOID};
-            Datum hold_values[1] = {uuid_array(held_back, held_back_count)};
-            if (SPI_execute_plan(prepared_plan(&hold_back_plan, kHoldBackSql, 1, hold_types),
-                                 hold_values, nullptr, false, 0) < 0)
-                elog(ERROR, "pg_eventhooks: holding back events of a slow webhook failed");
+        out->more_due = !main_ran_dry;
+        // Webhooks with room again: the events the main cursor passed by while they had none.
+        for (int i = 0; i < in.trigger_cursor_count; i++) {
+            int budget = in.claim_limit - static_cast<int>(out->rows);
+            if (budget <= 0) {
+                out->more_due = true;
+                break;
+            }
+            if (!in.trigger_cursor_eligible[i]) continue;
+            Oid arm_types[5] = {INT4OID, UUIDOID, UUIDOID, TEXTOID, UUIDARRAYOID};
+            Datum arm_values[5] = {Int32GetDatum(budget),
+                                   uuid_datum(in.trigger_cursor_after[i]),
+                                   uuid_datum(main_cursor_before),
+                                   CStringGetTextDatum(in.trigger_cursor_names[i]),
+                                   uuid_array(in_flight, in_flight_count)};
+            if (SPI_execute_plan(prepared_plan(&trigger_arm_plan, kTriggerArmSql, 5, arm_types,
+                                               CURSOR_OPT_CUSTOM_PLAN),
+                                 arm_values, nullptr, true, 0) != SPI_OK_SELECT)
+                elog(ERROR, "pg_eventhooks: claiming the events of a webhook with room failed");
+            uint64 arm_rows = SPI_processed;
+            take_claimed_rows(SPI_tuptable, arm_rows, false, cursor, &in.trigger_cursor_after[i],
+                              context, out, in_flight, &in_flight_count);
+            if (arm_rows < static_cast<uint64>(budget))
+                in.trigger_cursor_done[i] = true;
+            else
+                out->more_due = true;
         }
     }
     // A successor may start where this round leaves off, but not past an event in flight.
@@ -373,6 +402,10 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         pg_uuid_t before = uuid_before(*DatumGetUUIDP(in_flight[i]));
         if (uuid_less(before, out->resume_from)) out->resume_from = before;
     }
+    for (int i = 0; i < in.trigger_cursor_count; i++)
+        if (!in.trigger_cursor_done[i] && !out->cursor_reset &&
+            uuid_less(in.trigger_cursor_after[i], out->resume_from))
+            out->resume_from = in.trigger_cursor_after[i];
     if (in.refresh_counts) {
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
         Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in_flight_count)};
@@ -407,7 +440,7 @@ MemoryContext round_context() {
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
-                      bool refresh_counts) {
+                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts) {
     // Column arrays over `records` (the strings stay owned by `records`).
     size_t n = records.size();
     std::vector<const char *> ids(n), trigger_names(n), requests(n), responses(n);
@@ -433,18 +466,6 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     std::vector<const char *> in_flight;
     for (const auto &id : in_flight_ids) in_flight.push_back(id.c_str());
 
-    MemoryContext context = round_context();
-    MemoryContextReset(context);
-    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, {-1, -1, -1}};
-    RoundInput input{{static_cast<int>(n), ids.data(), trigger_names.data(), archive.get(),
-                      delivered.get(), error.get(), tries.data(), retry_in_ms.data(),
-                      status.data(), requests.data(), responses.data()},
-                     claim_limit,
-                     static_cast<int>(excluded.size()),
-                     excluded.data(),
-                     static_cast<int>(in_flight.size()),
-                     in_flight.data(),
-                     refresh_counts};
     // Read before the round's snapshot: a hint is left after its events became visible, so
     // the snapshot sees them (take_rescan_request gives the id before the hinted one: the
     // cursor is exclusive).
@@ -456,10 +477,64 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         if (uuid_less(rescan_from, position)) {
             position = rescan_from;
             memcpy(cursor.data(), position.data, UUID_LEN);
+            // What the rescan reads again of an excluded trigger is that trigger's cursor's.
+            for (auto &tc : trigger_cursors)
+                if (memcmp(rescan_from.data, tc.after.data(), UUID_LEN) < 0)
+                    memcpy(tc.after.data(), rescan_from.data, UUID_LEN);
         }
     }
+    // An excluded trigger's events ahead of the main cursor are passed by from now on: its
+    // cursor takes them over from here (or from where its existing cursor already stands).
+    for (const auto &name : excluded_triggers) {
+        bool has_cursor = false;
+        for (const auto &tc : trigger_cursors) has_cursor = has_cursor || tc.trigger_name == name;
+        if (!has_cursor) trigger_cursors.push_back(TriggerCursor{name, cursor});
+    }
+    size_t cursors = trigger_cursors.size();
+    std::vector<const char *> cursor_names(cursors);
+    std::unique_ptr<pg_uuid_t[]> cursor_after(new pg_uuid_t[cursors + 1]);
+    std::unique_ptr<bool[]> cursor_eligible(new bool[cursors + 1]),
+        cursor_done(new bool[cursors + 1]);
+    for (size_t i = 0; i < cursors; i++) {
+        const TriggerCursor &tc = trigger_cursors[i];
+        cursor_names[i] = tc.trigger_name.c_str();
+        memcpy(cursor_after[i].data, tc.after.data(), UUID_LEN);
+        cursor_eligible[i] = true;
+        for (const auto &name : excluded_triggers)
+            if (name == tc.trigger_name) cursor_eligible[i] = false;
+        cursor_done[i] = false;
+    }
+
+    MemoryContext context = round_context();
+    MemoryContextReset(context);
+    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}};
+    RoundInput input{{static_cast<int>(n), ids.data(), trigger_names.data(), archive.get(),
+                      delivered.get(), error.get(), tries.data(), retry_in_ms.data(),
+                      status.data(), requests.data(), responses.data()},
+                     claim_limit,
+                     static_cast<int>(excluded.size()),
+                     excluded.data(),
+                     static_cast<int>(in_flight.size()),
+                     in_flight.data(),
+                     static_cast<int>(cursors),
+                     cursor_names.data(),
+                     cursor_after.get(),
+                     cursor_eligible.get(),
+                     cursor_done.get(),
+                     refresh_counts};
     call_postgres([&]() { run_round_in_transaction(input, &position, context, &raw); });
     memcpy(cursor.data(), position.data, UUID_LEN);
+    if (raw.cursor_reset) {
+        trigger_cursors.clear();
+    } else {
+        std::vector<TriggerCursor> kept;
+        for (size_t i = 0; i < cursors; i++) {
+            if (cursor_done[i]) continue;
+            memcpy(trigger_cursors[i].after.data(), cursor_after[i].data, UUID_LEN);
+            kept.push_back(std::move(trigger_cursors[i]));
+        }
+        trigger_cursors = std::move(kept);
+    }
     // Committed: a worker started after this one may skip what this round settled.
     if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
 

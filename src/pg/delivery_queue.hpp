@@ -49,6 +49,15 @@ struct QueueCounts {
 // by the next round's rescan hint). All zero: from the start.
 using EventCursor = std::array<uint8_t, 16>;
 
+// Where the claim of one webhook's events stands after the main cursor passed them by: while
+// its webhook could take no more requests, the cursor skipped its events (no write, no hold
+// back); when the webhook has room again, the claim reads them from here, in id order, up to
+// where the main cursor stood. Exclusive, like the main cursor.
+struct TriggerCursor {
+    std::string trigger_name;
+    EventCursor after{};
+};
+
 struct RoundResult {
     bool extension_present = true;
     std::vector<ClaimedEvent> claimed;
@@ -62,13 +71,15 @@ struct RoundResult {
 void resume_cursor(EventCursor &cursor);
 
 // One transaction: writes `records`, then claims up to `claim_limit` due events (0: none),
-// skipping the events in flight (`in_flight_ids`: the worker's claims live in its memory, see
-// kClaimSql). Events of `excluded_triggers` (slow webhooks at their share of the slots) are not
-// claimed: those met by the cursor are given a next_retry_at, to be claimed when due and their
-// webhook has room. Moves `cursor` on. With refresh_counts, also counts pending/due events.
+// skipping the events the worker holds (`in_flight_ids`: in flight or waiting for a slot; the
+// worker's claims live in its memory, see kClaimSql). Events of `excluded_triggers` (webhooks
+// with claimed events still waiting for a slot) are not claimed: the main cursor passes theirs
+// by and leaves each such trigger a TriggerCursor in `trigger_cursors`; the cursors of triggers
+// not excluded are read from (and dropped once caught up). Moves `cursor` on. With
+// refresh_counts, also counts pending/due events.
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
-                      bool refresh_counts);
+                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts);
 
 }  // namespace eventhooks::pg

@@ -30,6 +30,7 @@ extern "C" {
 }
 
 #include "core/background_http_client.hpp"
+#include "core/fair_dispatch.hpp"
 #include "core/request_builder.hpp"
 #include "core/retry_policy.hpp"
 #include "core/trigger_config.hpp"
@@ -50,8 +51,8 @@ constexpr auto kCountRefresh = milliseconds(1000);   // pending/due counts for w
 // Once the worker goes idle, the counts are refreshed after this much, so that worker_status
 // does not show a drained queue as pending for up to a second.
 constexpr auto kIdleCountDelay = milliseconds(50);
-constexpr auto kSlowRequest = milliseconds(1000);    // a webhook slower than this is capped
 constexpr auto kWarningInterval = std::chrono::seconds(10);
+const std::vector<std::string> kNone;
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
 
@@ -115,7 +116,6 @@ struct TriggerSettings {
 };
 
 struct TriggerActivity {
-    int in_flight = 0;
     int consecutive_failures = 0;
     Clock::time_point last_warning{};
 };
@@ -140,7 +140,7 @@ void stop_http_thread(int, Datum) {
 
 class DeliveryLoop {
   public:
-    DeliveryLoop() : http_(client_options()) {
+    DeliveryLoop() : http_(client_options()), shares_(guc_max_concurrent_deliveries) {
         running_http_client = &http_;
         resume_cursor(cursor_);
     }
@@ -157,6 +157,8 @@ class DeliveryLoop {
         auto next_count = Clock::now();
         while (!shutdown_requested) {
             collect_responses();
+            start_waiting_requests();
+            if (room_for_passed_over_webhooks()) want_claim = true;
             auto now = Clock::now();
             while (!retry_deadlines_.empty() && retry_deadlines_.top() <= now) {
                 retry_deadlines_.pop();
@@ -167,8 +169,11 @@ class DeliveryLoop {
             bool refresh = now >= next_count;
             if (limit > 0 || !finished_.empty() || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
-                RoundResult round = run_round(finished_, std::max(limit, 0), saturated_triggers(),
-                                              in_flight_ids(), cursor_, refresh);
+                // Webhooks whose claimed events still wait for a slot get no more for now.
+                if (limit > 0) excluded_at_claim_ = ready_.webhooks();
+                RoundResult round = run_round(finished_, std::max(limit, 0),
+                                              limit > 0 ? excluded_at_claim_ : kNone, held_ids(),
+                                              cursor_, trigger_cursors_, refresh);
                 // The database computed next_retry_at during the round; a deadline taken now
                 // (after its commit) is never earlier than that, so the claim finds it due.
                 auto recorded_at = Clock::now();
@@ -181,7 +186,8 @@ class DeliveryLoop {
                     report_extension_missing();
                     break;
                 }
-                for (auto &event : round.claimed) dispatch(event);
+                for (auto &event : round.claimed) take_claimed(std::move(event));
+                start_waiting_requests();
                 if (limit > 0 && !round.more_due) want_claim = false;
                 if (round.counts_refreshed) {
                     next_count = now + kCountRefresh;
@@ -190,6 +196,7 @@ class DeliveryLoop {
                 }
                 // The HTTP thread may have finished requests during the round: take them now.
                 collect_responses();
+                start_waiting_requests();
                 publish_in_flight();
                 if (!finished_.empty()) continue;  // record them now
             }
@@ -233,6 +240,7 @@ class DeliveryLoop {
         ProcessConfigFile(PGC_SIGHUP);
         http_.resume();
         http_.set_options(client_options());
+        shares_.set_slots(guc_max_concurrent_deliveries);
     }
 
     long wait_timeout_ms(bool want_claim, Clock::time_point next_poll,
@@ -250,29 +258,42 @@ class DeliveryLoop {
                               std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
     }
 
-    std::vector<std::string> in_flight_ids() const {
+    // Events this worker holds (in flight or waiting for a slot): the claim skips them.
+    std::vector<std::string> held_ids() const {
         std::vector<std::string> ids;
-        ids.reserve(in_flight_.size());
+        ids.reserve(in_flight_.size() + ready_.size());
         for (const auto &[tag, request] : in_flight_) ids.push_back(request.event_id);
+        ready_.for_each([&](const ClaimedEvent &event) { ids.push_back(event.id); });
         return ids;
     }
 
-    // Triggers whose webhook is slow and already holds its share of the request slots: their
-    // events wait, so that one slow webhook does not hold up the others.
-    std::vector<std::string> saturated_triggers() const {
-        std::vector<std::string> names;
-        if (in_flight_.empty()) return names;
-        int share = std::max(1, guc_max_concurrent_deliveries / 4);
-        auto slow_since = Clock::now() - kSlowRequest;
-        std::unordered_map<std::string, bool> slow;
-        for (const auto &[tag, request] : in_flight_)
-            if (request.started < slow_since) slow[request.trigger_name] = true;
-        for (const auto &[name, is_slow] : slow) {
-            auto it = activity_.find(name);
-            if (is_slow && it != activity_.end() && it->second.in_flight >= share)
-                names.push_back(name);
+    // A claimed event waits in its webhook's queue until the shares let it start.
+    void take_claimed(ClaimedEvent event) {
+        if (!event.trigger_exists) {
+            AttemptRecord record;
+            record.event_id = event.id;
+            record.trigger_name = event.trigger_name;
+            record.archive = true;
+            finished_.push_back(std::move(record));
+            return;
         }
-        return names;
+        std::string webhook = event.trigger_name;
+        ready_.push(webhook, std::move(event));
+    }
+
+    // Starts waiting requests, one webhook at a time in turn, while the shares allow.
+    void start_waiting_requests() {
+        if (ready_.size() == 0) return;
+        ready_.drain([&](const std::string &webhook) { return shares_.may_start(webhook); },
+                     [&](const std::string &, ClaimedEvent event) { dispatch(event); });
+    }
+
+    // A webhook left out of the last claim (its events waited for a slot) has room now: claim
+    // again, for its events the cursor passed by and its due retries.
+    bool room_for_passed_over_webhooks() const {
+        for (const auto &name : excluded_at_claim_)
+            if (!ready_.waiting(name) && shares_.may_start(name)) return true;
+        return false;
     }
 
     TriggerSettings &settings_for(const ClaimedEvent &event) {
@@ -294,14 +315,6 @@ class DeliveryLoop {
     }
 
     void dispatch(const ClaimedEvent &event) {
-        if (!event.trigger_exists) {
-            AttemptRecord record;
-            record.event_id = event.id;
-            record.trigger_name = event.trigger_name;
-            record.archive = true;
-            finished_.push_back(std::move(record));
-            return;
-        }
         TriggerSettings &settings = settings_for(event);
         core::EventForDelivery delivery{
             event.id,      event.trigger_name, event.schema_name,          event.table_name,
@@ -338,7 +351,7 @@ class DeliveryLoop {
         http_request.headers = std::move(headers.lines);
         http_request.body = std::move(body);
         http_request.timeout_ms = static_cast<long>(settings.retry.timeout_sec) * 1000;
-        activity_[event.trigger_name].in_flight++;
+        shares_.started(event.trigger_name);
         in_flight_.emplace(tag, std::move(request));
         http_.submit(std::move(http_request));
     }
@@ -347,7 +360,7 @@ class DeliveryLoop {
         for (auto &response : http_.take_completed()) {
             auto it = in_flight_.find(response.tag);
             if (it == in_flight_.end()) continue;
-            activity_[it->second.trigger_name].in_flight--;
+            shares_.finished(it->second.trigger_name);
             record_attempt(it->second, response);
             in_flight_.erase(it);
         }
@@ -443,7 +456,8 @@ class DeliveryLoop {
         }
         collect_responses();
         // Requests still in flight stay pending; the published resume point stays below them.
-        if (!finished_.empty()) run_round(finished_, 0, {}, in_flight_ids(), cursor_, false);
+        if (!finished_.empty())
+            run_round(finished_, 0, {}, held_ids(), cursor_, trigger_cursors_, false);
         finished_.clear();
     }
 
@@ -452,6 +466,10 @@ class DeliveryLoop {
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;
+    core::SlotShares shares_;                  // request slots per webhook
+    core::FairQueues<ClaimedEvent> ready_;     // claimed events waiting for a slot, per webhook
+    std::vector<TriggerCursor> trigger_cursors_;    // webhooks' events the cursor passed by
+    std::vector<std::string> excluded_at_claim_;    // webhooks left out of the last claim
     std::unordered_map<std::string, TriggerSettings> settings_;
     std::unordered_map<std::string, TriggerActivity> activity_;
     std::vector<AttemptRecord> finished_;

@@ -1,0 +1,78 @@
+# Fairness between webhooks (issue 16, item 2; GUIDE §4): a slow webhook with a backlog holds
+# at most slots - reserve request slots from its first request, yet uses the slots nobody else
+# needs; a healthy webhook's event leaves at once whatever the slow one's backlog; retries of
+# another webhook leave within about a second of their due time; the slow webhook's backlog,
+# passed by the claim's cursor while it had no room, is still delivered, each event once.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EventhooksTest;
+use Time::HiRes qw(time usleep);
+
+my $recv = start_receiver(quiet => 1);
+my $node = new_eventhooks_node('fairness');
+sub sq { return $node->safe_psql('postgres', $_[0]); }
+
+sq(q{CREATE EXTENSION pg_eventhooks});
+my $slow_delay_ms = 4000;
+$recv->set_rule('/slow',  delay_ms => $slow_delay_ms);
+$recv->set_rule('/flaky', fail_first => 1, fail_status => 500);
+for my $name (qw(slow healthy flaky))
+{
+	sq(qq{
+CREATE TABLE t_$name (id int);
+SELECT eventhooks.create_event_trigger(
+  name => '$name', table_name => 't_$name', webhook => '@{[ $recv->url("/$name") ]}',
+  on_insert => '{}', retry_conf => '{"num_retries": 3, "interval_sec": 1, "timeout_sec": 30}');
+});
+}
+ok(defined wait_for_delivery_worker($node, 10), 'delivery worker running');
+
+# (1) 500 events to a webhook that answers after 4 s.
+my $t_slow = time();
+sq(q{INSERT INTO t_slow SELECT g FROM generate_series(1, 500) g});
+ok($recv->wait_for_count(85, path => '/slow', timeout => 3), '(1) the slow webhook gets many slots at once');
+usleep(300_000);
+my $slow_first_wave = $recv->count(path => '/slow');
+cmp_ok(time() - $t_slow, '<', $slow_delay_ms / 1000, '(1) counted before any slow answer came back');
+cmp_ok($slow_first_wave, '<=', 90, '(1) a busy webhook holds at most 90 of 100 slots from its first request');
+cmp_ok($slow_first_wave, '>=', 85, '(1) ... and uses the slots nobody else needs (work-conserving)');
+
+# (2) One event to a healthy webhook while the slow one holds its slots and has ~400 waiting.
+my $t_healthy = time();
+sq(q{INSERT INTO t_healthy VALUES (1)});
+ok($recv->wait_for_count(1, path => '/healthy', timeout => 10), '(2) the healthy webhook gets its event');
+my ($healthy) = @{ $recv->requests(path => '/healthy') };
+cmp_ok($healthy->{received_at} - $t_healthy, '<', 1.0,
+	'(2) ... within a second of its commit, not after the slow webhook\'s backlog');
+
+# (3) A webhook that fails once, retried after interval_sec 1 while the slow one is still busy.
+sq(q{INSERT INTO t_flaky VALUES (1)});
+ok($recv->wait_for_count(2, path => '/flaky', timeout => 10), '(3) the failing event is retried');
+my @flaky = @{ $recv->requests(path => '/flaky') };
+my $gap = $flaky[1]{received_at} - $flaky[0]{received_at};
+cmp_ok($gap, '>=', 0.95, '(3) the retry waits its interval');
+cmp_ok($gap, '<', 2.0, '(3) ... and leaves within about a second of its due time');
+cmp_ok(time() - $t_slow, '<', $slow_delay_ms / 1000 + 2, '(3) measured while the slow backlog was still waiting');
+
+# (4) Events the cursor passed by while the slow webhook had no room: more slow events
+# committed now, and all of them are delivered once.
+sq(q{INSERT INTO t_slow SELECT g FROM generate_series(501, 550) g});
+sq(q{INSERT INTO t_healthy VALUES (2)});
+ok($recv->wait_for_count(2, path => '/healthy', timeout => 5), '(4) healthy events keep leaving');
+is( poll_sql($node,
+		q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'slow'},
+		'550', 90),
+	'550', '(4) every slow event is delivered in the end');
+my %seen;
+$seen{$_}++ for event_ids_received($recv, path => '/slow');
+is(scalar(keys %seen), 550, '(4) 550 distinct slow events received');
+is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, '(4) none sent twice');
+is(sq(q{SELECT count(*) FROM eventhooks.event_log WHERE NOT delivered}), '0', '(4) nothing left pending');
+
+$node->stop;
+done_testing();
