@@ -147,10 +147,14 @@ class DeliveryLoop {
     ~DeliveryLoop() { running_http_client = nullptr; }
 
     void run() {
-        WaitEventSet *wait_set = CreateWaitEventSet(TopMemoryContext, 3);
-        AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
-        AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
-        AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, http_.wait_fd(), nullptr, nullptr);
+        WaitEventSet *wait_set = nullptr;
+        int completion_fd = http_.wait_fd();
+        call_postgres([&]() {
+            wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+            AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
+            AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
+            AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, completion_fd, nullptr, nullptr);
+        });
 
         bool want_claim = true;
         auto next_poll = Clock::now() + poll_interval();
@@ -203,13 +207,7 @@ class DeliveryLoop {
             if (counts_outdated_ && http_.in_flight() == 0 && !want_claim)
                 next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
-            WaitEvent event;
-            int fired = WaitEventSetWait(wait_set, timeout, &event, 1, PG_WAIT_EXTENSION);
-            if (fired > 0 && (event.events & WL_LATCH_SET)) {
-                ResetLatch(MyLatch);
-                want_claim = true;
-            }
-            CHECK_FOR_INTERRUPTS();
+            if (wait_for_work(wait_set, timeout)) want_claim = true;
             if (ConfigReloadPending) reload_settings();
             if (Clock::now() >= next_poll) {
                 want_claim = true;
@@ -232,12 +230,34 @@ class DeliveryLoop {
 
     static Clock::duration poll_interval() { return milliseconds(guc_poll_interval_ms); }
 
+    // Waits on the latch, the HTTP thread's completions and postmaster death; true if the latch
+    // was set. Through call_postgres like every other call into Postgres from the loop: an
+    // ERROR in it (from CHECK_FOR_INTERRUPTS, say) becomes PgError and unwinds the loop's C++
+    // objects (the HTTP thread is stopped and joined) instead of longjmp-ing over them.
+    static bool wait_for_work(WaitEventSet *wait_set, long timeout) {
+        bool latch_set = false;
+        call_postgres([&]() {
+            WaitEvent event;
+            int fired = WaitEventSetWait(wait_set, timeout, &event, 1, PG_WAIT_EXTENSION);
+            if (fired > 0 && (event.events & WL_LATCH_SET)) {
+                ResetLatch(MyLatch);
+                latch_set = true;
+            }
+            CHECK_FOR_INTERRUPTS();
+        });
+        return latch_set;
+    }
+
     void reload_settings() {
         ConfigReloadPending = false;
         // The reload may call setlocale() and setenv(), which must not race the HTTP thread.
-        // (An ERROR here ends the process; its exit callback stops the held thread.)
         http_.pause();
-        ProcessConfigFile(PGC_SIGHUP);
+        try {
+            call_postgres([]() { ProcessConfigFile(PGC_SIGHUP); });
+        } catch (...) {
+            http_.resume();
+            throw;
+        }
         http_.resume();
         http_.set_options(client_options());
         shares_.set_slots(guc_max_concurrent_deliveries);
@@ -449,9 +469,7 @@ class DeliveryLoop {
         auto deadline = Clock::now() + kShutdownGrace;
         while (http_.in_flight() > 0 && Clock::now() < deadline) {
             long ms = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-            WaitEvent event;
-            (void)WaitEventSetWait(wait_set, std::max(ms, 0L), &event, 1, PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
+            (void)wait_for_work(wait_set, std::max(ms, 0L));
             collect_responses();
         }
         collect_responses();
@@ -519,6 +537,10 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     Oid database_oid = DatumGetObjectId(main_arg);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, handle_sigterm);
+    // A cancel (pg_cancel_backend) is ignored, as by Postgres's own long-lived workers: there
+    // is no statement of a client to cancel, and a half-done round would only be resent.
+    // pg_terminate_backend stops the worker cleanly (SIGTERM); the launcher starts a new one.
+    pqsignal(SIGINT, SIG_IGN);
     BackgroundWorkerUnblockSignals();
     if (!take_slot(database_oid)) proc_exit(0);
     before_shmem_exit(release_slot, (Datum)0);
@@ -541,11 +563,12 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     pgstat_report_appname("pg_eventhooks delivery");
     ereport(LOG,
             (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
-    // SQL runs through call_postgres (errors become PgError and unwind). The few direct calls
-    // in the loop (WaitEventSetWait, ProcessConfigFile, ...) have no PG_TRY above them: an
-    // ERROR there is promoted to FATAL and ends the process, skipping the loop's destructors.
-    // The HTTP thread is stopped by stop_http_thread then; the rest is memory the exit frees.
-    // The launcher starts a new worker, which resends what was in flight.
+    // Every call into Postgres from the loop (SQL rounds, the wait, interrupts, the config
+    // reload) runs through call_postgres: an ERROR becomes PgError, unwinds the loop (its
+    // destructor stops and joins the HTTP thread) and is raised again by guard_entry, promoted
+    // to FATAL in a background worker. Exits that skip C++ unwinding (proc_exit from FATAL
+    // inside Postgres, postmaster death) stop the thread in stop_http_thread. The launcher
+    // starts a new worker, which resends what was in flight.
     before_shmem_exit(stop_http_thread, (Datum)0);
     guard_entry([]() -> Datum {
         DeliveryLoop loop;
