@@ -38,4 +38,11 @@ int SlotShares::in_flight(const std::string &webhook) const {
     return it == per_webhook_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> SlotShares::webhooks_without_room() const {
+    std::vector<std::string> full;
+    for (const auto &[webhook, count] : per_webhook_)
+        if (!may_start(webhook)) full.push_back(webhook);
+    return full;
+}
+
 }  // namespace eventhooks::core

@@ -34,6 +34,8 @@ class SlotShares {
     void finished(const std::string &webhook);
     int in_flight() const { return in_flight_; }
     int in_flight(const std::string &webhook) const;
+    // Webhooks with requests in flight that may start no more now.
+    std::vector<std::string> webhooks_without_room() const;
 
   private:
     int slots_ = 1;

@@ -173,8 +173,7 @@ class DeliveryLoop {
             bool refresh = now >= next_count;
             if (limit > 0 || !finished_.empty() || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
-                // Webhooks whose claimed events still wait for a slot get no more for now.
-                if (limit > 0) excluded_at_claim_ = ready_.webhooks();
+                if (limit > 0) excluded_at_claim_ = webhooks_without_room();
                 RoundResult round = run_round(finished_, std::max(limit, 0),
                                               limit > 0 ? excluded_at_claim_ : kNone, held_ids(),
                                               cursor_, trigger_cursors_, refresh);
@@ -306,6 +305,16 @@ class DeliveryLoop {
         if (ready_.size() == 0) return;
         ready_.drain([&](const std::string &webhook) { return shares_.may_start(webhook); },
                      [&](const std::string &, ClaimedEvent event) { dispatch(event); });
+    }
+
+    // Webhooks that get no more events for now: their claimed events still wait for a slot,
+    // or they may start no more requests. (A claimed event thus waits in memory only until its
+    // webhook's next free slots, at most a claim's worth of events per webhook.)
+    std::vector<std::string> webhooks_without_room() const {
+        std::vector<std::string> names = ready_.webhooks();
+        for (auto &name : shares_.webhooks_without_room())
+            if (!ready_.waiting(name)) names.push_back(std::move(name));
+        return names;
     }
 
     // A webhook left out of the last claim (its events waited for a slot) has room now: claim

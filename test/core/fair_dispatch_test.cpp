@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ TEST(SlotShares, ReserveIsATenthAndLightWebhooksMayUseIt) {
     }
     EXPECT_FALSE(shares.may_start("fast"));
     EXPECT_TRUE(shares.may_start("third"));
+    auto full = shares.webhooks_without_room();
+    std::sort(full.begin(), full.end());
+    EXPECT_EQ(full, (std::vector<std::string>{"fast", "slow"}));
     shares.finished("slow");
     EXPECT_FALSE(shares.may_start("slow")) << "a freed slot inside the reserve is not the busy one's";
     EXPECT_EQ(shares.in_flight(), 94);
