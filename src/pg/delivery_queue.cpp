@@ -24,6 +24,7 @@ extern "C" {
 
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/replication_guard.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/uuid_order.hpp"
 
@@ -299,7 +300,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
-    if (in.claim_limit > 0) {
+    if (in.claim_limit > 0 && !delivery_held_by_subscription(relid)) {
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
         Datum values[4] = {Int32GetDatum(in.claim_limit),
                            text_array(in.excluded_count, in.excluded),
