@@ -24,6 +24,7 @@ extern "C" {
 
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/replication_guard.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/uuid_order.hpp"
 
@@ -339,7 +340,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
-    if (in.claim_limit > 0) {
+    if (in.claim_limit > 0 && !delivery_held_by_subscription(relid)) {
         out->cells = static_cast<char **>(MemoryContextAllocZero(
             context, sizeof(char *) * kClaimColumns * (in.claim_limit + 1)));
         pg_uuid_t main_cursor_before = *cursor;
