@@ -181,6 +181,7 @@ class DeliveryLoop {
                     report_extension_missing();
                     break;
                 }
+                if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
                 for (auto &event : round.claimed) dispatch(event);
                 if (limit > 0 && !round.more_due) want_claim = false;
                 if (round.counts_refreshed) {
@@ -423,6 +424,14 @@ class DeliveryLoop {
         if (counts.ms_until_next_retry >= 0)
             retry_deadlines_.push(Clock::now() + milliseconds(counts.ms_until_next_retry) +
                                   kClockMargin);
+    }
+
+    // Each claim names the next retry due after it; its deadline leads to the claim that
+    // names the one after. A later deadline than the earliest one held adds nothing: that one
+    // fires first and its claim names this one again (so the heap does not grow per round).
+    void expect_retry_in(int64_t ms) {
+        auto at = Clock::now() + milliseconds(ms) + kClockMargin;
+        if (retry_deadlines_.empty() || at < retry_deadlines_.top()) retry_deadlines_.push(at);
     }
 
     void report_extension_missing() {
