@@ -529,6 +529,16 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
         mark_extension_missing();
         proc_exit(0);
     }
+    if (!take_delivery_place(my_slot)) {
+        ereport(WARNING,
+                (errmsg("pg_eventhooks: no delivery worker for database \"%s\": all %d places "
+                        "(eventhooks.max_databases) are held by other databases with the "
+                        "extension",
+                        database_name, guc_max_databases),
+                 errdetail("Its events are recorded and wait until it gets a place."),
+                 errhint("Raise eventhooks.max_databases (takes effect at server restart).")));
+        proc_exit(0);
+    }
     pgstat_report_appname("pg_eventhooks delivery");
     ereport(LOG,
             (errmsg("pg_eventhooks delivery worker started for database \"%s\"", database_name)));
