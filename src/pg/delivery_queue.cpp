@@ -123,6 +123,17 @@ const char *const kCountSql =
     "  SELECT e.next_retry_at FROM eventhooks.event_log e "
     "  WHERE e.id = ANY ($2::uuid[]) AND e.id <= $1 AND e.next_retry_at IS NULL AND " PENDING
     ") pending";
+
+// After a claim: when the next retry that it left waiting is due (ms from now, rounded up).
+// The worker knows the due times of the attempts it recorded itself, but not those of retries
+// recorded by a predecessor (a restart) or set by SQL; the count above names only the earliest
+// future one, once a second, so a retry that became due between a claim and the next count
+// had no wake-up at all (issue 16 (9)). Uses event_log_retry: one index probe.
+const char *const kNextRetrySql =
+    "SELECT greatest(0, ceil(extract(epoch FROM e.next_retry_at - pg_catalog.clock_timestamp()) "
+    "  * 1000))::bigint "
+    "FROM eventhooks.event_log e WHERE e.next_retry_at > now() AND " PENDING
+    "ORDER BY e.next_retry_at LIMIT 1";
 #undef PENDING
 #undef EVENT_COLUMNS
 
@@ -137,6 +148,7 @@ struct RawRound {
     bool cursor_reset;  // a new event_log (extension re-created): trigger cursors are void
     bool counted;
     int64 counts[3];
+    int64 next_retry_in_ms;  // -1: no claim, or no retry waiting
 };
 
 void begin_transaction(const char *activity) {
@@ -191,6 +203,7 @@ SPIPlanPtr claim_plan = nullptr;
 SPIPlanPtr newest_id_plan = nullptr;
 SPIPlanPtr trigger_arm_plan = nullptr;
 SPIPlanPtr count_plan = nullptr;
+SPIPlanPtr next_retry_plan = nullptr;
 
 Datum text_array(int count, const char *const *items) {
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
@@ -395,6 +408,11 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             else
                 out->more_due = true;
         }
+        if (SPI_execute_plan(prepared_plan(&next_retry_plan, kNextRetrySql, 0, nullptr), nullptr,
+                             nullptr, true, 1) != SPI_OK_SELECT)
+            elog(ERROR, "pg_eventhooks: reading the next retry time failed");
+        bool isnull = true;
+        if (SPI_processed == 1) out->next_retry_in_ms = int8_cell(1, &isnull);
     }
     // A successor may start where this round leaves off, but not past an event in flight.
     out->relid = relid;
@@ -508,7 +526,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
-    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}};
+    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}, -1};
     RoundInput input{{static_cast<int>(n), ids.data(), trigger_names.data(), archive.get(),
                       delivered.get(), error.get(), tries.data(), retry_in_ms.data(),
                       status.data(), requests.data(), responses.data()},
@@ -544,6 +562,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     result.more_due = raw.more_due;
     result.counts_refreshed = raw.counted;
     if (raw.counted) result.counts = {raw.counts[0], raw.counts[1], raw.counts[2]};
+    result.next_retry_in_ms = raw.next_retry_in_ms;
     result.claimed.reserve(raw.rows);
     for (uint64 row = 0; row < raw.rows; row++) {
         ClaimedEvent e;

@@ -64,6 +64,9 @@ struct RoundResult {
     bool more_due = false;  // the claim filled its limit: claim again without waiting
     QueueCounts counts;
     bool counts_refreshed = false;
+    // Rounds that claimed: ms until the earliest retry-waiting event that is not yet due
+    // (whoever scheduled it); -1: none, or no claim this round.
+    int64_t next_retry_in_ms = -1;
 };
 
 // At the worker's start: the cursor where its predecessor left off (all zero if none did, or

@@ -189,6 +189,7 @@ class DeliveryLoop {
                     report_extension_missing();
                     break;
                 }
+                if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
                 for (auto &event : round.claimed) take_claimed(std::move(event));
                 start_waiting_requests();
                 if (limit > 0 && !round.more_due) want_claim = false;
@@ -467,6 +468,14 @@ class DeliveryLoop {
                                   kClockMargin);
     }
 
+    // Each claim names the next retry due after it; its deadline leads to the claim that
+    // names the one after. A later deadline than the earliest one held adds nothing: that one
+    // fires first and its claim names this one again (so the heap does not grow per round).
+    void expect_retry_in(int64_t ms) {
+        auto at = Clock::now() + milliseconds(ms) + kClockMargin;
+        if (retry_deadlines_.empty() || at < retry_deadlines_.top()) retry_deadlines_.push(at);
+    }
+
     void report_extension_missing() {
         mark_extension_missing();
         ereport(LOG, (errmsg("pg_eventhooks: extension dropped, delivery worker exits")));
@@ -567,6 +576,16 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     char *database_name = nullptr;
     if (!extension_installed(&database_name)) {
         mark_extension_missing();
+        proc_exit(0);
+    }
+    if (!take_delivery_place(my_slot)) {
+        ereport(WARNING,
+                (errmsg("pg_eventhooks: no delivery worker for database \"%s\": all %d places "
+                        "(eventhooks.max_databases) are held by other databases with the "
+                        "extension",
+                        database_name, guc_max_databases),
+                 errdetail("Its events are recorded and wait until it gets a place."),
+                 errhint("Raise eventhooks.max_databases (takes effect at server restart).")));
         proc_exit(0);
     }
     pgstat_report_appname("pg_eventhooks delivery");

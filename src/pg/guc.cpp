@@ -17,6 +17,7 @@ int guc_http_response_max_bytes = 64 * 1024;
 char *guc_session_variables = nullptr;
 char *guc_allowed_env = nullptr;
 char *guc_ca_file = nullptr;
+int guc_max_databases = 64;
 
 void define_settings() {
     DefineCustomIntVariable(
@@ -47,6 +48,15 @@ void define_settings() {
     DefineCustomStringVariable("eventhooks.ca_file",
                                "CA bundle for TLS verification of webhooks (empty: system store).",
                                nullptr, &guc_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    // Sizes shared memory, so it is read at server start only. Postgres refuses to define a
+    // postmaster setting later (the library loaded by CREATE EXTENSION without preloading).
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
+            "eventhooks.max_databases",
+            "Databases with the extension that get a delivery worker.",
+            "Each takes a slot of shared memory (and needs a background worker process); "
+            "databases without the extension take none.",
+            &guc_max_databases, 64, 1, 4096, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("eventhooks");
 }
 

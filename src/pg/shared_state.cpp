@@ -1,6 +1,7 @@
 // Shared memory of pg_eventhooks (see shared_state.hpp): setup and the few operations on it.
 #include "pg/shared_state.hpp"
 
+#include "pg/guc.hpp"
 #include "pg/uuid_order.hpp"
 
 extern "C" {
@@ -16,20 +17,30 @@ static SharedState *state = nullptr;
 static shmem_request_hook_type previous_shmem_request_hook = nullptr;
 static shmem_startup_hook_type previous_shmem_startup_hook = nullptr;
 
+// eventhooks.max_databases is a postmaster setting: the same in every process.
+static int slot_count() { return guc_max_databases + kCheckingSlots; }
+
+static Size shared_memory_size() {
+    return add_size(MAXALIGN(sizeof(SharedState)), mul_size(slot_count(), sizeof(DeliverySlot)));
+}
+
 static void request_shared_memory() {
     if (previous_shmem_request_hook) previous_shmem_request_hook();
-    RequestAddinShmemSpace(MAXALIGN(sizeof(SharedState)));
+    RequestAddinShmemSpace(shared_memory_size());
 }
 
 static void attach_shared_memory() {
     if (previous_shmem_startup_hook) previous_shmem_startup_hook();
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    state =
-        static_cast<SharedState *>(ShmemInitStruct("pg_eventhooks", sizeof(SharedState), &found));
+    Size size = shared_memory_size();
+    state = static_cast<SharedState *>(ShmemInitStruct("pg_eventhooks", size, &found));
     if (!found) {
-        memset(state, 0, sizeof(SharedState));
+        memset(state, 0, size);
         SpinLockInit(&state->mutex);
+        state->slot_count = slot_count();
+        state->slots = reinterpret_cast<DeliverySlot *>(reinterpret_cast<char *>(state) +
+                                                        MAXALIGN(sizeof(SharedState)));
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -45,7 +56,8 @@ SharedState *shared_state() { return state; }
 
 DeliverySlot *find_slot_locked(Oid database_oid, bool create) {
     DeliverySlot *free_slot = nullptr;
-    for (auto &slot : state->slots) {
+    for (int i = 0; i < state->slot_count; i++) {
+        DeliverySlot &slot = state->slots[i];
         if (slot.database_oid == database_oid) return &slot;
         if (free_slot == nullptr && slot.database_oid == InvalidOid) free_slot = &slot;
     }
@@ -126,10 +138,30 @@ void request_delivery_worker(Oid database_oid) {
     DeliverySlot *slot = find_slot_locked(database_oid, true);
     if (slot != nullptr) {
         slot->extension_missing = false;
+        slot->has_extension = true;
         slot->request_count++;
+    } else {
+        state->requests_lost = true;
     }
     SpinLockRelease(&state->mutex);
     wake_launcher();
+}
+
+bool take_delivery_place(DeliverySlot *slot) {
+    SpinLockAcquire(&state->mutex);
+    slot->has_extension = true;
+    if (!slot->serving) {
+        int serving = 0;
+        for (int i = 0; i < state->slot_count; i++)
+            if (state->slots[i].serving) serving++;
+        if (serving < guc_max_databases)
+            slot->serving = true;
+        else
+            slot->no_room = true;
+    }
+    bool taken = slot->serving;
+    SpinLockRelease(&state->mutex);
+    return taken;
 }
 
 }  // namespace eventhooks::pg

@@ -1,5 +1,7 @@
 // Shared memory of pg_eventhooks: the launcher's latch and one slot per database that has a
-// delivery worker. Backends use it to wake the worker at commit; worker_status reads it.
+// delivery worker, or whose worker is checking for the extension. Backends use it to wake the
+// worker at commit; worker_status reads it. A database without the extension holds no slot
+// once its check is over (the launcher remembers it, see launcher.cpp).
 #pragma once
 
 extern "C" {
@@ -12,7 +14,9 @@ extern "C" {
 
 namespace eventhooks::pg {
 
-constexpr int kMaxDatabases = 64;
+// Slots beyond eventhooks.max_databases: room for workers that are still checking whether their
+// database has the extension, so that a check never waits for a database with it to go away.
+constexpr int kCheckingSlots = 4;
 constexpr int kLastErrorLength = 256;
 
 struct DeliverySlot {
@@ -21,6 +25,9 @@ struct DeliverySlot {
     Latch *worker_latch;     // set by committing backends to wake the worker
     bool extension_missing;  // the worker found no extension; start again only when asked
     bool database_dropping;  // DROP DATABASE in progress: never start a worker
+    bool has_extension;      // CREATE EXTENSION committed there, or its worker found it
+    bool serving;            // holds one of the eventhooks.max_databases places
+    bool no_room;            // its worker found the extension but every place was held
     uint32 request_count;    // bumped by each CREATE EXTENSION; a worker that saw no extension
                              // marks it missing only if no request came since it looked
     // A committed transaction wrote events with ids from rescan_from on: the worker's cursor
@@ -47,7 +54,11 @@ struct SharedState {
     slock_t mutex;
     pid_t launcher_pid;
     Latch *launcher_latch;
-    DeliverySlot slots[kMaxDatabases];
+    // A CREATE EXTENSION found no free slot to leave its request in: the launcher checks again
+    // every database it believes to be without the extension.
+    bool requests_lost;
+    int slot_count;        // eventhooks.max_databases + kCheckingSlots
+    DeliverySlot *slots;   // slot_count slots, right after this struct
 };
 
 // Called from _PG_init when preloaded: reserves and initializes the shared memory.
@@ -75,6 +86,11 @@ bool read_resume_point(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from);
 
 // Tells the launcher that the database (now) has the extension, and wakes it.
 void request_delivery_worker(Oid database_oid);
+
+// For a worker that found the extension: takes one of the eventhooks.max_databases places for
+// its slot's database (kept across restarts of its worker). False when other databases hold
+// them all; the slot is then marked no_room and the launcher frees it once the worker exits.
+bool take_delivery_place(DeliverySlot *slot);
 
 void wake_launcher();
 

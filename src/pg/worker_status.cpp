@@ -1,4 +1,5 @@
-// eventhooks.worker_status(): one row per database slot in shared memory (SPEC §7).
+// eventhooks.worker_status(): one row per database with the extension that holds a slot in
+// shared memory (SPEC §7).
 extern "C" {
 #include "postgres.h"
 #include "access/htup_details.h"
@@ -21,13 +22,18 @@ Datum eventhooks_worker_status(PG_FUNCTION_ARGS) {
     SharedState *state = shared_state();
     if (state == nullptr) return (Datum)0;  // not preloaded: no workers
 
-    DeliverySlot slots[kMaxDatabases];
+    int count = state->slot_count;
+    auto *slots = static_cast<DeliverySlot *>(palloc(sizeof(DeliverySlot) * count));
     SpinLockAcquire(&state->mutex);
-    memcpy(slots, state->slots, sizeof(slots));
+    memcpy(slots, state->slots, sizeof(DeliverySlot) * count);
     SpinLockRelease(&state->mutex);
 
-    for (const DeliverySlot &slot : slots) {
-        if (slot.database_oid == InvalidOid || slot.extension_missing) continue;
+    for (int i = 0; i < count; i++) {
+        const DeliverySlot &slot = slots[i];
+        // Only databases known to have the extension: not those whose worker is checking.
+        if (slot.database_oid == InvalidOid || slot.extension_missing || slot.no_room ||
+            !slot.has_extension)
+            continue;
         char *name = get_database_name(slot.database_oid);
         if (name == nullptr) continue;
         Datum values[9];

@@ -51,7 +51,7 @@ use Scalar::Util qw(weaken);
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node poll_sql
-  delivery_worker_pid wait_for_delivery_worker);
+  delivery_worker_pid wait_for_delivery_worker wait_for_log);
 
 my $RECEIVER_PY =
   File::Spec->catfile(dirname(abs_path(__FILE__)), '..', 'receiver', 'receiver.py');
@@ -266,6 +266,31 @@ sub wait_for_delivery_worker
 		usleep(100_000);
 	}
 	return undef;
+}
+
+# wait_for_log($node, $regex, $timeout = 20, $offset = 0): waits until the server log, from byte
+# $offset on, matches $regex; returns the first matching line, undef on timeout.
+sub wait_for_log
+{
+	my ($node, $regex, $timeout, $offset) = @_;
+	my $deadline = time() + ($timeout // 20);
+	while (1)
+	{
+		open(my $fh, '<', $node->logfile) or croak 'open ' . $node->logfile . ": $!";
+		seek($fh, $offset // 0, 0);
+		while (my $line = <$fh>)
+		{
+			if ($line =~ $regex)
+			{
+				close $fh;
+				chomp $line;
+				return $line;
+			}
+		}
+		close $fh;
+		return undef if time() > $deadline;
+		usleep(100_000);
+	}
 }
 
 sub new_eventhooks_node

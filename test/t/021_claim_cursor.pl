@@ -344,11 +344,16 @@ is(delivery_worker_pid($node) // 'none', $pid, '(6) same worker throughout');
 
 # =============================================================================================
 # (5) Worker restart while events wait for a retry (next_retry_at in the future), are in
-#     flight (pending, next_retry_at NULL), or are committed while the worker is away
+#     flight (pending, next_retry_at NULL), or are committed while the worker is away.
+#     A new worker has not recorded those retries itself: it learns when they are due only
+#     from the database. Their retry interval (60 s) is longer than the case: once the new
+#     worker runs, the test moves them to known due times (below), so that it does not
+#     depend on when the first attempts happened to be answered.
 # =============================================================================================
-make_table_and_trigger('t_retry', 'rs_retry', '/rr', '{"num_retries": 5, "interval_sec": 6}');
+make_table_and_trigger('t_retry', 'rs_retry', '/rr', '{"num_retries": 5, "interval_sec": 60}');
 make_table_and_trigger('t_slow', 'rs_slow', '/rsl');
 make_table_and_trigger('t_away', 'rs_away', '/raw');
+make_table_and_trigger('t_hold', 'rs_hold', '/rh');
 $recv->set_rule('/rr', status => 500);
 $recv->set_rule('/rsl', delay_ms => 8000);
 sq(q{INSERT INTO t_retry SELECT g, 'retry' FROM generate_series(1, 3) g});
@@ -381,8 +386,45 @@ is( sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'rs_retr
 
 ok(wait_ids('/raw', \@away_ids, 1, 10), '(5) events committed around the restart are delivered');
 ok(wait_ids('/rsl', \@slow_ids, 2, 10), '(5) events in flight at the kill are sent again');
-ok(wait_ids('/rr', \@retry_ids, 2, 15),
-	'(5) retry-waiting events are retried by the new worker when due');
+
+# The retries become due one after the other: the first 300 ms after the commit below, the
+# other two 400 ms later. The same commit wakes the worker with an event that the receiver
+# holds for 3 s, so that the worker is busy from then on (it recounts its queue only once a
+# second while requests are in flight). Issue 16 (9): the worker learned the next due time
+# only from that count, which leaves out what is already due; after it claimed the first retry
+# at its due time, the next two became due before the next count and waited for the poll
+# (1 h here; the original run: 2 of 3 not retried 25 s after the restart). Every claim must
+# tell the worker when the next retry is due.
+# The commit must find the worker idle for over a second (its last count older than that),
+# so that the count runs with the claim at the commit, and not at some other moment.
+is( poll_sql($node,
+		"SELECT state = 'idle' AND state_change < clock_timestamp() - interval '1200 ms' "
+		  . "FROM pg_stat_activity WHERE pid = " . ($new_pid // 0),
+		't', 15),
+	't', '(5) the new worker is idle after the restart');
+$recv->set_rule('/rh', delay_ms => 3000);
+my ($first_retry, @later_retries) = @retry_ids;
+my $commit_time = time();
+sq(qq{BEGIN;
+	UPDATE eventhooks.event_log SET next_retry_at = now() + interval '300 ms' WHERE id = '$first_retry';
+	UPDATE eventhooks.event_log SET next_retry_at = now() + interval '700 ms'
+	  WHERE id IN (} . in_list(@later_retries) . q{);
+	INSERT INTO t_hold VALUES (1, 'held');
+	COMMIT;});
+my @hold_ids = all_events('rs_hold');
+ok(wait_ids('/rr', [$first_retry], 2, 5), '(5) the first retry-waiting event is retried when due');
+ok(wait_ids('/rr', \@later_retries, 2, 5),
+	'(5) ... and the next two when they are due (the claim tells the worker the next due time)')
+  or diag('received /rr: ' . join(' ', event_ids_received($recv, path => '/rr')));
+my %second_at;
+for my $r (@{ $recv->requests(path => '/rr') })
+{
+	my $body = eval { JSON::PP->new->decode($r->{body}) } or next;
+	$second_at{ $body->{id} } = $r->{received_at} if $r->{received_at} > $kill_time;
+}
+cmp_ok(($second_at{ $later_retries[-1] } // 1e12) - $commit_time, '<', 2.5,
+	'(5) ... within about a second of their due time');
+ok(wait_ids('/rh', \@hold_ids, 1, 10), '(5) the held event arrived too');
 # The second sends came from the new worker: received after the kill.
 my %after_kill;
 for my $path ('/rr', '/rsl')
@@ -395,8 +437,8 @@ for my $path ('/rr', '/rsl')
 }
 is(scalar(grep { $after_kill{$_} } @retry_ids, @slow_ids), 5,
 	'(5) the retry-waiting and in-flight events were each sent again after the worker was stopped');
-is(delivered_state(10, @retry_ids, @slow_ids, @away_ids), '7/7',
-	'(5) event_log shows all seven delivered');
+is(delivered_state(10, @retry_ids, @slow_ids, @away_ids, @hold_ids), '8/8',
+	'(5) event_log shows all eight delivered');
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/rr')), [ sort @retry_ids ],
 	'(5) /rr got exactly the retry-waiting event ids');
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/rsl')), [ sort @slow_ids ],
