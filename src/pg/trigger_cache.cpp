@@ -43,7 +43,8 @@ void on_relcache_invalidation(Datum, Oid relid) {
     if (relid == InvalidOid || list_member_oid(watched_relids, relid)) cache_stale = true;
 }
 
-void on_cast_invalidation(Datum, int, uint32) {
+// A changed cast can change how a column is sent; a renamed schema, the names events report.
+void on_syscache_invalidation(Datum, int, uint32) {
     if (cache != nullptr) cache_stale = true;
 }
 
@@ -258,7 +259,8 @@ void build_entry(CachedTrigger *entry, const char *name, Oid firing_trigger, Rel
 void register_cache_invalidation() {
     if (callback_registered) return;
     CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
-    CacheRegisterSyscacheCallback(CASTSOURCETARGET, on_cast_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(CASTSOURCETARGET, on_syscache_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(NAMESPACEOID, on_syscache_invalidation, (Datum)0);
     callback_registered = true;
 }
 

@@ -1,10 +1,10 @@
 // Per-backend cache of event trigger configuration, as the row trigger needs it: which row
 // trigger the configuration is bound to, which operations fire, which columns are listened to
 // and sent, and the names to report. Built on first use from eventhooks.event_triggers,
-// dropped when the relcache says the configuration table or the watched table changed, or
-// when a cast changed (it can change how a column of a user-defined type is sent). The row
-// trigger thus reads no catalog and parses no SQL per row: it compares its trigger's oid with
-// the cached one.
+// dropped when the relcache says the configuration table or the watched table changed, when a
+// schema is renamed (events carry current names), or when a cast changed (it can change how a
+// column of a user-defined type is sent). The row trigger thus reads no catalog and parses no
+// SQL per row: it compares its trigger's oid with the cached one.
 #pragma once
 
 extern "C" {
