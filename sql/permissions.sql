@@ -72,12 +72,83 @@ INSERT INTO other_items VALUES (1);
 SELECT eventhooks.delete_event_trigger('app_orders');
 RESET ROLE;
 -- app_owner's trigger is unchanged, and no forged event was written.
-SELECT name, schema_name, table_name, webhook, owner FROM eventhooks.event_triggers ORDER BY name;
+SELECT name, table_name, webhook, owner FROM eventhooks.event_triggers ORDER BY name;
 SELECT tgrelid::regclass AS table_name, tgname FROM pg_trigger
 WHERE tgname LIKE 'eventhooks_%' OR tgname = 'forged' ORDER BY 1, 2;
 SELECT trigger_name, count(*) FROM eventhooks.event_log GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS forged FROM eventhooks.event_log WHERE payload::text LIKE '%forged%';
 SELECT error, tries FROM eventhooks.event_log WHERE id = :'app_event';
+
+-- Borrowed triggers (issue 16). Alice (app_owner) has an event trigger with a secret header;
+-- Bob (other_role) has one on his own table. A table owner may rename and drop the row
+-- triggers on his table; names must lead nowhere: each configuration is bound to its table and
+-- to its row trigger by oid.
+SET ROLE other_role;
+CREATE TABLE bob_table (id int);
+SELECT eventhooks.create_event_trigger('bob_trigger', 'bob_table', 'http://127.0.0.1:9/bob',
+    on_insert => '{}', enable_manual => true);
+-- Bob renames his row trigger to the name Alice's will have ...
+ALTER TRIGGER eventhooks_bob_trigger ON bob_table RENAME TO eventhooks_alice_trigger;
+SET ROLE app_owner;
+CREATE TABLE alice_secrets (id int, note text);
+SELECT eventhooks.create_event_trigger('alice_trigger', 'alice_secrets', 'http://127.0.0.1:9/alice',
+    on_insert => '{}', enable_manual => true,
+    headers => '[{"name": "X-Alice-Secret", "value": "s3cret"}]');
+INSERT INTO alice_secrets VALUES (1, 'mine');
+RESET ROLE;
+SELECT id AS alice_event FROM eventhooks.event_log
+WHERE trigger_name = 'alice_trigger' ORDER BY id LIMIT 1 \gset
+-- ... and gains no right on her trigger by it.
+SET ROLE other_role;
+SELECT eventhooks.invoke_event_trigger('alice_trigger', '{"forged": "renamed"}');
+SELECT eventhooks.redeliver_event(:'alice_event');
+SELECT eventhooks.delete_event_trigger('alice_trigger');
+SELECT eventhooks.create_event_trigger('alice_trigger', 'bob_table', 'http://127.0.0.1:9/bob',
+    on_insert => '{}', replace => true);
+-- ... and his table's rows still go to his own trigger, under its new name.
+INSERT INTO bob_table VALUES (1);
+-- Alice keeps every right on hers.
+SET ROLE app_owner;
+INSERT INTO alice_secrets VALUES (2, 'still mine');
+SELECT eventhooks.invoke_event_trigger('alice_trigger', '{"by": "alice"}') IS NOT NULL AS invoked;
+SELECT eventhooks.redeliver_event(:'alice_event');
+-- Even with Alice's row trigger dropped by hand, Bob's renamed one is not taken for it.
+SET ROLE app_owner;
+DROP TRIGGER eventhooks_alice_trigger ON alice_secrets;
+SET ROLE other_role;
+SELECT eventhooks.invoke_event_trigger('alice_trigger', '{"forged": "dropped"}');
+SELECT eventhooks.redeliver_event(:'alice_event');
+SELECT eventhooks.delete_event_trigger('alice_trigger');
+-- Bob cannot attach the row trigger function by hand; a superuser's copy of Alice's row
+-- trigger on Bob's table records nothing for her (a WARNING, once per session, says why), and
+-- Bob's write succeeds.
+CREATE TRIGGER copied AFTER INSERT ON bob_table FOR EACH ROW
+    EXECUTE FUNCTION eventhooks.capture_event('alice_trigger');
+RESET ROLE;
+CREATE TRIGGER copied AFTER INSERT ON bob_table FOR EACH ROW
+    EXECUTE FUNCTION eventhooks.capture_event('alice_trigger');
+SET ROLE other_role;
+INSERT INTO bob_table VALUES (2);
+INSERT INTO bob_table VALUES (3);
+RESET ROLE;
+-- Alice's configuration is intact; nothing forged reached her webhook; Bob's rows were all
+-- recorded once, for his trigger.
+SELECT name, table_name, webhook, headers, owner FROM eventhooks.event_triggers
+WHERE name IN ('alice_trigger', 'bob_trigger') ORDER BY name;
+SELECT trigger_name, table_name, payload->>'op' AS op, payload->'data'->'new' AS new
+FROM eventhooks.event_log WHERE trigger_name IN ('alice_trigger', 'bob_trigger') ORDER BY id;
+-- Deleting Alice's trigger leaves Bob's row triggers alone (it drops only its own).
+SET ROLE app_owner;
+SELECT eventhooks.delete_event_trigger('alice_trigger');
+RESET ROLE;
+SELECT tgrelid::regclass AS table_name, tgname FROM pg_trigger
+WHERE tgrelid IN ('alice_secrets'::regclass, 'bob_table'::regclass) ORDER BY 1, 2;
+DROP TRIGGER copied ON bob_table;
+SET ROLE other_role;
+SELECT eventhooks.delete_event_trigger('bob_trigger');
+RESET ROLE;
+SELECT count(*) AS row_triggers_left FROM pg_trigger
+WHERE tgrelid IN ('alice_secrets'::regclass, 'bob_table'::regclass);
 
 -- Environment variables: a non-superuser may name none until a superuser allows them.
 SHOW eventhooks.allowed_env;

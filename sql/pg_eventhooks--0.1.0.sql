@@ -9,12 +9,17 @@ CREATE SCHEMA eventhooks;
 CREATE FUNCTION eventhooks.new_event_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'eventhooks_new_event_id' LANGUAGE C VOLATILE PARALLEL SAFE;
 
--- One row per event trigger. Table and schema are kept by name (not oid) so that a
--- dump/restore keeps working; the row trigger on the table carries the event trigger's name.
+-- One row per event trigger, bound to its table and to the row trigger the extension made on
+-- it, never to names a table owner can change (README, Security model). table_name is a
+-- regclass: it shows the table's current name, and pg_dump writes it as that name, so a
+-- restore binds it to the restored table (pg_upgrade keeps table oids). row_trigger is the
+-- pg_trigger oid of the row trigger (NULL: manual invocation only); triggers get new oids in a
+-- restore, and then the trigger eventhooks.capture_event(name) on table_name is re-bound
+-- (src/pg/trigger_cache.cpp, bound_row_trigger).
 CREATE TABLE eventhooks.event_triggers (
     name             text PRIMARY KEY,
-    schema_name      text NOT NULL,
-    table_name       text NOT NULL,
+    table_name       regclass NOT NULL,
+    row_trigger      oid,
     webhook          text,
     webhook_from_env text,
     on_insert        jsonb,
@@ -80,8 +85,11 @@ CREATE TABLE eventhooks.event_invocation_logs (
 );
 CREATE INDEX event_invocation_logs_event_id ON eventhooks.event_invocation_logs (event_id);
 
--- pg_dump keeps the triggers, and the events not yet delivered.
-SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_triggers', '');
+-- pg_dump keeps the triggers, and the events not yet delivered. Not a trigger whose table was
+-- dropped: its table_name would be written as a bare oid, which a restore would bind to
+-- whatever table has that oid there.
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_triggers',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) table_name)');
 SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_log',
     'WHERE NOT delivered AND NOT error AND NOT archived');
 

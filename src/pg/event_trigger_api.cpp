@@ -3,7 +3,9 @@
 // Each function first checks its arguments in C++ (src/core parsers; a ConfigError names the
 // argument), then does its Postgres work in plain C-style code that holds no C++ objects, so an
 // ERROR there cannot skip a destructor. The caller must own the table (or be superuser);
-// privileged writes to the extension's tables then run as the extension owner.
+// privileged writes to the extension's tables then run as the extension owner. An event
+// trigger is found by its name, and its table and row trigger by the oids its configuration
+// row is bound to: names of row triggers, which table owners may change, decide nothing.
 #include <new>
 #include <string>
 #include <vector>
@@ -11,7 +13,10 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -22,6 +27,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 }
 
@@ -33,6 +39,7 @@ extern "C" {
 #include "pg/pg_guard.hpp"
 #include "pg/event_payload.hpp"
 #include "pg/row_encoder.hpp"
+#include "pg/trigger_cache.hpp"
 
 namespace eventhooks::pg {
 
@@ -151,28 +158,30 @@ char *row_trigger_name(const char *name) { return psprintf("%s%s", kRowTriggerPr
 // The event trigger's configuration row, read as the extension owner. SPI must be connected.
 struct StoredTrigger {
     bool found;
-    char *schema_name;
-    char *table_name;
+    Oid relid;        // its table, InvalidOid once the table is dropped
+    Oid row_trigger;  // as stored (see bound_row_trigger); InvalidOid: manual invocation only
     char *owner;
     bool enable_manual;
 };
 
 StoredTrigger load_stored_trigger(const char *name) {
-    StoredTrigger stored = {false, nullptr, nullptr, nullptr, false};
+    StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false};
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
     spi_execute_as_owner(
-        "SELECT schema_name, table_name, owner::text, enable_manual "
+        "SELECT table_name::oid, row_trigger, owner::text, enable_manual "
         "FROM eventhooks.event_triggers WHERE name = $1",
         1, types, values, nullptr, true, 1);
     if (SPI_processed == 0) return stored;
     HeapTuple row = SPI_tuptable->vals[0];
     TupleDesc desc = SPI_tuptable->tupdesc;
     stored.found = true;
-    stored.schema_name = SPI_getvalue(row, desc, 1);
-    stored.table_name = SPI_getvalue(row, desc, 2);
-    stored.owner = SPI_getvalue(row, desc, 3);
     bool isnull;
+    Oid relid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+    if (!isnull && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid))) stored.relid = relid;
+    Datum trigger = SPI_getbinval(row, desc, 2, &isnull);
+    if (!isnull) stored.row_trigger = DatumGetObjectId(trigger);
+    stored.owner = SPI_getvalue(row, desc, 3);
     stored.enable_manual = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
     return stored;
 }
@@ -185,38 +194,26 @@ StoredTrigger require_stored_trigger(const char *label, const char *name) {
     return stored;
 }
 
-// The table carrying the event trigger's row trigger (the one it was made on), or InvalidOid.
-Oid row_trigger_table(const char *name) {
-    Oid types[2] = {TEXTOID, OIDOID};
-    Datum values[2] = {CStringGetTextDatum(row_trigger_name(name)),
-                       ObjectIdGetDatum(capture_event_function_oid())};
-    spi_execute_as_owner(
-        "SELECT tgrelid FROM pg_catalog.pg_trigger "
-        "WHERE tgname = $1::name AND tgfoid = $2 AND tgparentid = 0",
-        2, types, values, nullptr, true, 1);
-    if (SPI_processed == 0) return InvalidOid;
-    bool isnull;
-    return DatumGetObjectId(
-        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-// Superusers, members of the role that made the trigger, and owners of its table.
-void require_may_manage(const char *label, const char *name, const StoredTrigger &stored,
-                        Oid relid) {
+// Superusers, members of the role that made the trigger, and owners of its table (the one its
+// configuration is bound to).
+void require_may_manage(const char *label, const char *name, const StoredTrigger &stored) {
     if (superuser()) return;
     Oid owner = get_role_oid(stored.owner, true);
     if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return;
-    if (OidIsValid(relid) && pg_class_ownercheck(relid, GetUserId())) return;
+    if (OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId())) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("%s: must be owner of the table of event trigger \"%s\" to manage it",
                            label, name)));
 }
 
-void drop_row_trigger(const char *name, Oid relid) {
-    if (!OidIsValid(relid)) return;
-    char *sql = psprintf("DROP TRIGGER %s ON %s", quote_identifier(row_trigger_name(name)),
-                         qualified_table_name(relid));
-    spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
+// Drops the row trigger the configuration is bound to (with its clones on partitions), by oid:
+// whatever it is called now, and never a trigger of another table.
+void drop_row_trigger(const char *name, const StoredTrigger &stored) {
+    Oid trigger = bound_row_trigger(stored.relid, stored.row_trigger, name);
+    if (!OidIsValid(trigger)) return;
+    ObjectAddress address;
+    ObjectAddressSet(address, TriggerRelationId, trigger);
+    performDeletion(&address, DROP_RESTRICT, 0);
 }
 
 void check_table(const CreateArgs &args) {
@@ -258,7 +255,8 @@ void check_catalog_refs(const CreateArgs &args, const RefList &columns, const Re
     }
 }
 
-void create_row_trigger(const CreateArgs &args) {
+// Makes the row trigger and returns its oid (InvalidOid: manual invocation only).
+Oid create_row_trigger(const CreateArgs &args) {
     StringInfoData events;
     initStringInfo(&events);
     const char *const sql_event[3] = {"INSERT", "UPDATE", "DELETE"};
@@ -266,7 +264,7 @@ void create_row_trigger(const CreateArgs &args) {
         if (args.operation_spec[op] == nullptr) continue;
         appendStringInfo(&events, "%s%s", events.len > 0 ? " OR " : "", sql_event[op]);
     }
-    if (events.len == 0) return;  // manual invocation only
+    if (events.len == 0) return InvalidOid;
     if (get_trigger_oid(args.relid, row_trigger_name(args.name), true) != InvalidOid)
         ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                         errmsg("name: table %s already has a trigger named \"%s\"",
@@ -279,6 +277,8 @@ void create_row_trigger(const CreateArgs &args) {
         quote_identifier(row_trigger_name(args.name)), events.data,
         qualified_table_name(args.relid), quote_literal_cstr(args.name));
     spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
+    CommandCounterIncrement();  // the new trigger becomes visible to the lookup
+    return get_trigger_oid(args.relid, row_trigger_name(args.name), false);
 }
 
 Datum jsonb_or_null(const char *json, char *null_flag) {
@@ -290,14 +290,14 @@ Datum jsonb_or_null(const char *json, char *null_flag) {
     return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
-void store_trigger(const CreateArgs &args) {
-    Oid types[13] = {TEXTOID,  TEXTOID, TEXTOID,  TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
-                     JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, TEXTOID};
+void store_trigger(const CreateArgs &args, Oid row_trigger) {
+    Oid types[13] = {TEXTOID,  REGCLASSOID, OIDOID,   TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
+                     JSONBOID, BOOLOID,     JSONBOID, JSONBOID, JSONBOID, TEXTOID};
     Datum values[13];
     char nulls[14] = "             ";
     values[0] = CStringGetTextDatum(args.name);
-    values[1] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(args.relid)));
-    values[2] = CStringGetTextDatum(get_rel_name(args.relid));
+    values[1] = ObjectIdGetDatum(args.relid);
+    values[2] = OidIsValid(row_trigger) ? ObjectIdGetDatum(row_trigger) : (nulls[2] = 'n', (Datum)0);
     values[3] = args.webhook ? CStringGetTextDatum(args.webhook) : (nulls[3] = 'n', (Datum)0);
     values[4] = args.webhook_from_env ? CStringGetTextDatum(args.webhook_from_env)
                                       : (nulls[4] = 'n', (Datum)0);
@@ -309,7 +309,7 @@ void store_trigger(const CreateArgs &args) {
     values[11] = jsonb_or_null(args.signing, &nulls[11]);
     values[12] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
     spi_execute_as_owner(
-        "INSERT INTO eventhooks.event_triggers (name, schema_name, table_name, webhook, "
+        "INSERT INTO eventhooks.event_triggers (name, table_name, row_trigger, webhook, "
         "webhook_from_env, on_insert, on_update, on_delete, enable_manual, headers, retry_conf, "
         "signing, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         13, types, values, nulls, false, 0);
@@ -339,13 +339,11 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
             ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                             errmsg("name: event trigger \"%s\" already exists", args.name),
                             errhint("Pass replace => true to replace it.")));
-        Oid old_relid = row_trigger_table(args.name);
-        require_may_manage("replace", args.name, existing, old_relid);
-        drop_row_trigger(args.name, old_relid);
+        require_may_manage("replace", args.name, existing);
+        drop_row_trigger(args.name, existing);
         delete_stored_trigger(args.name, false);  // its pending events go to the new definition
     }
-    create_row_trigger(args);
-    store_trigger(args);
+    store_trigger(args, create_row_trigger(args));
     SPI_finish();
 }
 
@@ -375,9 +373,8 @@ Datum delete_event_trigger(FunctionCallInfo fcinfo) {
     if (name == nullptr) throw core::ConfigError("name: must not be null");
     SPI_connect();
     StoredTrigger stored = require_stored_trigger("name", name);
-    Oid relid = row_trigger_table(name);
-    require_may_manage("name", name, stored, relid);
-    drop_row_trigger(name, relid);
+    require_may_manage("name", name, stored);
+    drop_row_trigger(name, stored);
     delete_stored_trigger(name, true);
     SPI_finish();
     PG_RETURN_VOID();
@@ -389,22 +386,19 @@ Datum invoke_event_trigger(FunctionCallInfo fcinfo) {
     Jsonb *payload = PG_ARGISNULL(1) ? nullptr : PG_GETARG_JSONB_P(1);
     SPI_connect();
     StoredTrigger stored = require_stored_trigger("name", name);
-    Oid relid = row_trigger_table(name);
-    require_may_manage("name", name, stored, relid);
+    require_may_manage("name", name, stored);
     if (!stored.enable_manual)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("name: event trigger \"%s\" does not allow manual invocation", name),
                         errhint("Create it with enable_manual => true.")));
-    // Report the table's current name when the row trigger still marks it.
-    const char *schema_name = stored.schema_name;
-    const char *table_name = stored.table_name;
-    if (OidIsValid(relid)) {
-        schema_name = get_namespace_name(get_rel_namespace(relid));
-        table_name = get_rel_name(relid);
-    }
+    if (!OidIsValid(stored.relid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("name: the table of event trigger \"%s\" no longer exists", name),
+                        errhint("Delete the event trigger, or create it again on a table.")));
+    // Events carry the table's current names.
     NewEvent event;
-    event.schema_name = schema_name;
-    event.table_name = table_name;
+    event.schema_name = get_namespace_name(get_rel_namespace(stored.relid));
+    event.table_name = get_rel_name(stored.relid);
     event.trigger_name = name;
     event.payload = build_event_payload("MANUAL", nullptr,
                                         payload ? jsonb_value_tree(payload) : nullptr);
@@ -434,7 +428,7 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
                         errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
                                "longer exists",
                                id_text, trigger_name)));
-    require_may_manage("event_id", trigger_name, stored, row_trigger_table(trigger_name));
+    require_may_manage("event_id", trigger_name, stored);
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
         "tries = 0, next_retry_at = now(), locked = NULL WHERE id = $1",

@@ -158,8 +158,15 @@ void insert_index_entries(Relation rel, TupleTableSlot *slot) {
     bool isnull[INDEX_MAX_KEYS];
     for (int i = 0; i < index_cache.count; i++) {
         const CachedIndex &cached = index_cache.indexes[i];
-        if (cached.predicate != nullptr && !ExecQual(cached.predicate, econtext)) continue;
         Relation index = index_open(cached.oid, RowExclusiveLock);
+        // CREATE INDEX CONCURRENTLY: an index not yet ready for inserts must not get entries
+        // (its build finds the row, or its validation adds it), as in ExecInsertIndexTuples.
+        // rd_index follows the index's own relcache invalidation, so this costs no lookup.
+        if (!index->rd_index->indisready ||
+            (cached.predicate != nullptr && !ExecQual(cached.predicate, econtext))) {
+            index_close(index, NoLock);
+            continue;
+        }
         FormIndexDatum(cached.info, slot, nullptr, values, isnull);
         index_insert(index, values, isnull, &slot->tts_tid, rel,
                      cached.info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false,

@@ -44,6 +44,24 @@ bool listened_column_changed(const CachedTrigger &trigger, HeapTuple old_row, He
     return false;
 }
 
+// A trigger that names an event trigger it is not bound to: a hand-made copy of our row
+// trigger (on another table, or a second one on the same table). It records nothing: the
+// configuration belongs to its table's owner, and events from elsewhere would reach that
+// owner's webhook with its headers. The write goes on (a user's write never fails because of
+// us); a WARNING, once per session and configuration, tells whoever made the copy.
+void report_misplaced_trigger(CachedTrigger *trigger, const TriggerData *data) {
+    if (trigger->warned) return;
+    trigger->warned = true;
+    ereport(WARNING,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("pg_eventhooks: trigger \"%s\" on table \"%s\" records no events: event "
+                    "trigger \"%s\" is bound to another row trigger",
+                    data->tg_trigger->tgname, RelationGetRelationName(data->tg_relation),
+                    trigger->key.name),
+             errhint("Only eventhooks.create_event_trigger makes row triggers that record "
+                     "events; drop this one.")));
+}
+
 Datum capture_event(FunctionCallInfo fcinfo) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -57,8 +75,12 @@ Datum capture_event(FunctionCallInfo fcinfo) {
 
     const char *name = data->tg_trigger->tgargs[0];
     Relation rel = data->tg_relation;
-    const CachedTrigger *trigger = lookup_trigger(name, data->tg_trigger->tgname, rel);
+    CachedTrigger *trigger = lookup_trigger(name, data->tg_trigger->tgoid, rel);
     if (!trigger->found) return PointerGetDatum(nullptr);  // configuration row gone: nothing to do
+    if (!OidIsValid(trigger->firing_trigger)) {
+        report_misplaced_trigger(trigger, data);
+        return PointerGetDatum(nullptr);
+    }
 
     TriggerOperation op;
     const char *op_name;

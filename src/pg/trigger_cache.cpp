@@ -10,7 +10,6 @@ extern "C" {
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/partition.h"
 #include "catalog/pg_trigger.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -44,7 +43,8 @@ void on_relcache_invalidation(Datum, Oid relid) {
     if (relid == InvalidOid || list_member_oid(watched_relids, relid)) cache_stale = true;
 }
 
-void on_cast_invalidation(Datum, int, uint32) {
+// A changed cast can change how a column is sent; a renamed schema, the names events report.
+void on_syscache_invalidation(Datum, int, uint32) {
     if (cache != nullptr) cache_stale = true;
 }
 
@@ -143,39 +143,56 @@ ColumnComparison *update_comparisons(const ColumnList &listened, Relation rel, i
     return compare;
 }
 
-bool has_own_row_trigger(Oid relid, const char *row_trigger_name) {
+// The first argument of pg_trigger row `tuple` is `name`.
+bool first_argument_is(HeapTuple tuple, TupleDesc desc, const char *name) {
+    if (reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple))->tgnargs < 1) return false;
+    bool isnull;
+    Datum args = heap_getattr(tuple, Anum_pg_trigger_tgargs, desc, &isnull);
+    if (isnull) return false;
+    bytea *bytes = DatumGetByteaPP(args);
+    const char *first = VARDATA_ANY(bytes);
+    size_t size = VARSIZE_ANY_EXHDR(bytes);
+    size_t length = strnlen(first, size);  // each argument ends with a NUL
+    return length < size && length == strlen(name) && memcmp(first, name, length) == 0;
+}
+
+// eventhooks.capture_event(name), made on `relid` itself (not a clone on a partition).
+bool is_capture_trigger_of(HeapTuple tuple, TupleDesc desc, Oid relid, const char *name) {
+    auto *trigger = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+    return trigger->tgrelid == relid && !OidIsValid(trigger->tgparentid) &&
+           trigger->tgfoid == capture_event_function_oid() && first_argument_is(tuple, desc, name);
+}
+
+SysScanDesc scan_trigger_by_oid(Relation pg_trigger, Oid oid, ScanKeyData *key) {
+    ScanKeyInit(key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
+    return systable_beginscan(pg_trigger, TriggerOidIndexId, true, nullptr, 1, key);
+}
+
+// The trigger a partition's clone was cloned from, up to the one made on the partitioned
+// table itself (a clone's tgparentid names its parent trigger).
+Oid root_trigger(Oid trigger_oid) {
     Relation pg_trigger = table_open(TriggerRelationId, AccessShareLock);
-    ScanKeyData keys[2];
-    ScanKeyInit(&keys[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
-                ObjectIdGetDatum(relid));
-    ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
-                CStringGetDatum(row_trigger_name));
-    SysScanDesc scan =
-        systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, nullptr, 2, keys);
-    HeapTuple tuple = systable_getnext(scan);
-    bool own = HeapTupleIsValid(tuple) &&
-               !OidIsValid(reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple))->tgparentid);
-    systable_endscan(scan);
-    table_close(pg_trigger, AccessShareLock);
-    return own;
-}
-
-// A partition fires a clone of the trigger made on its partitioned table: events report the
-// table the event trigger was made on.
-Oid reporting_relid(Relation rel, const char *row_trigger_name) {
-    Oid relid = RelationGetRelid(rel);
-    if (!rel->rd_rel->relispartition) return relid;
-    ListCell *cell;
-    List *ancestors = get_partition_ancestors(relid);
-    foreach (cell, ancestors) {
-        Oid ancestor = lfirst_oid(cell);
-        if (has_own_row_trigger(ancestor, row_trigger_name)) return ancestor;
+    for (int depth = 0; depth < 1000 && OidIsValid(trigger_oid); depth++) {
+        ScanKeyData key;
+        SysScanDesc scan = scan_trigger_by_oid(pg_trigger, trigger_oid, &key);
+        HeapTuple tuple = systable_getnext(scan);
+        Oid parent = HeapTupleIsValid(tuple)
+                         ? reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple))->tgparentid
+                         : InvalidOid;
+        systable_endscan(scan);
+        if (!OidIsValid(parent)) break;
+        trigger_oid = parent;
     }
-    return relid;
+    table_close(pg_trigger, AccessShareLock);
+    return trigger_oid;
 }
 
-void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger_name,
-                 Relation rel) {
+Datum config_value(HeapTuple tuple, TupleDesc desc, Oid config_relid, const char *column,
+                   bool *isnull) {
+    return heap_getattr(tuple, get_attnum(config_relid, column), desc, isnull);
+}
+
+void build_entry(CachedTrigger *entry, const char *name, Oid firing_trigger, Relation rel) {
     Oid config_relid = event_triggers_relid();
     if (!OidIsValid(config_relid)) return;
     Relation config = table_open(config_relid, AccessShareLock);
@@ -185,13 +202,25 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
                 CStringGetTextDatum(name));
     SysScanDesc scan = systable_beginscan(config, InvalidOid, false, nullptr, 1, &key);
     HeapTuple tuple = systable_getnext(scan);
+    Oid table = InvalidOid;
     if (HeapTupleIsValid(tuple)) {
         entry->found = true;
+        bool isnull;
+        Datum value = config_value(tuple, config_desc, config_relid, "table_name", &isnull);
+        table = isnull ? InvalidOid : DatumGetObjectId(value);
+        value = config_value(tuple, config_desc, config_relid, "row_trigger", &isnull);
+        Oid stored = isnull ? InvalidOid : DatumGetObjectId(value);
+        // Bound by oid, never by name: a trigger renamed, copied by hand or made on another
+        // table records nothing for this configuration (row_trigger.cpp says so once).
+        Oid bound = bound_row_trigger(table, stored, name);
+        if (OidIsValid(bound) && root_trigger(firing_trigger) == bound)
+            entry->firing_trigger = firing_trigger;
+    }
+    if (OidIsValid(entry->firing_trigger)) {
         const char *spec_columns[3] = {"on_insert", "on_update", "on_delete"};
         for (int op = 0; op < 3; op++) {
             bool isnull;
-            Datum spec = heap_getattr(tuple, get_attnum(config_relid, spec_columns[op]),
-                                      config_desc, &isnull);
+            Datum spec = config_value(tuple, config_desc, config_relid, spec_columns[op], &isnull);
             entry->fires[op] = !isnull;
             if (isnull) continue;
             Jsonb *jsonb = DatumGetJsonbP(spec);
@@ -213,12 +242,15 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
     systable_endscan(scan);
     table_close(config, AccessShareLock);
 
-    Oid report = reporting_relid(rel, row_trigger_name);
+    // Events report the table the event trigger was made on: for a partition's rows, the
+    // partitioned table, whose trigger the firing one was cloned from.
     MemoryContext old = MemoryContextSwitchTo(cache_context);
-    entry->schema_name = get_namespace_name(get_rel_namespace(report));
-    entry->table_name = get_rel_name(report);
+    if (OidIsValid(entry->firing_trigger)) {
+        entry->schema_name = get_namespace_name(get_rel_namespace(table));
+        entry->table_name = get_rel_name(table);
+        if (table != RelationGetRelid(rel)) watched_relids = lappend_oid(watched_relids, table);
+    }
     watched_relids = lappend_oid(watched_relids, RelationGetRelid(rel));
-    if (report != RelationGetRelid(rel)) watched_relids = lappend_oid(watched_relids, report);
     MemoryContextSwitchTo(old);
 }
 
@@ -227,17 +259,53 @@ void build_entry(CachedTrigger *entry, const char *name, const char *row_trigger
 void register_cache_invalidation() {
     if (callback_registered) return;
     CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
-    CacheRegisterSyscacheCallback(CASTSOURCETARGET, on_cast_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(CASTSOURCETARGET, on_syscache_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(NAMESPACEOID, on_syscache_invalidation, (Datum)0);
     callback_registered = true;
 }
 
-const CachedTrigger *lookup_trigger(const char *name, const char *row_trigger_name, Relation rel) {
+Oid bound_row_trigger(Oid relid, Oid stored, const char *name) {
+    if (!OidIsValid(relid) || !OidIsValid(stored)) return InvalidOid;
+    Relation pg_trigger = table_open(TriggerRelationId, AccessShareLock);
+    TupleDesc desc = RelationGetDescr(pg_trigger);
+    ScanKeyData key;
+    SysScanDesc scan = scan_trigger_by_oid(pg_trigger, stored, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    Oid bound = HeapTupleIsValid(tuple) && is_capture_trigger_of(tuple, desc, relid, name)
+                    ? stored
+                    : InvalidOid;
+    systable_endscan(scan);
+    if (!OidIsValid(bound)) {
+        // Re-bind, only ever to a trigger on the configured table: `stored` is from before a
+        // restore (or the row trigger was dropped by hand: then there is none).
+        char *own_name = psprintf("eventhooks_%s", name);
+        Oid candidate = InvalidOid;
+        int candidates = 0;
+        ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+                    ObjectIdGetDatum(relid));
+        scan = systable_beginscan(pg_trigger, TriggerRelidNameIndexId, true, nullptr, 1, &key);
+        while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+            if (!is_capture_trigger_of(tuple, desc, relid, name)) continue;
+            auto *trigger = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+            if (strcmp(NameStr(trigger->tgname), own_name) == 0) bound = trigger->oid;
+            candidate = trigger->oid;
+            candidates++;
+        }
+        systable_endscan(scan);
+        if (!OidIsValid(bound) && candidates == 1) bound = candidate;
+    }
+    table_close(pg_trigger, AccessShareLock);
+    return bound;
+}
+
+CachedTrigger *lookup_trigger(const char *name, Oid firing_trigger, Relation rel) {
     register_cache_invalidation();
     reset_cache_if_stale();
     TriggerCacheKey key;
     memset(&key, 0, sizeof(key));
     strlcpy(key.name, name, NAMEDATALEN);
     key.relid = RelationGetRelid(rel);
+    key.trigger = firing_trigger;
     auto *entry = static_cast<CachedTrigger *>(hash_search(cache, &key, HASH_FIND, nullptr));
     if (entry != nullptr) return entry;
 
@@ -245,7 +313,7 @@ const CachedTrigger *lookup_trigger(const char *name, const char *row_trigger_na
     CachedTrigger fresh;
     memset(&fresh, 0, sizeof(fresh));
     fresh.key = key;
-    build_entry(&fresh, name, row_trigger_name, rel);
+    build_entry(&fresh, name, firing_trigger, rel);
     if (cache_stale) {
         // An invalidation arrived while building: use the entry for this row only; the next
         // call starts from an empty cache (and the transaction's end frees this one).
