@@ -202,9 +202,9 @@ class DeliveryLoop {
                 if (limit > 0 && !round.more_due && round.failure.empty()) want_claim = false;
                 if (round.requeued > 0) want_claim = true;  // requeued during their attempt
                 if (round.counts_refreshed) {
-                    next_count = now + std::max<Clock::duration>(
-                                           kCountRefresh, std::chrono::microseconds(
-                                                              round.count_cost_us * kCountCostShare));
+                    auto spacing = std::chrono::microseconds(round.count_cost_us * kCountCostShare);
+                    counts_expensive_ = spacing > kCountRefresh;
+                    next_count = now + std::max<Clock::duration>(kCountRefresh, spacing);
                     counts_outdated_ = false;
                     publish_counts(round.counts);
                 }
@@ -213,7 +213,7 @@ class DeliveryLoop {
                 publish_in_flight();
                 if (!finished_.empty() && Clock::now() >= hold_until_) continue;  // record them now
             }
-            if (counts_outdated_ && http_.in_flight() == 0 && !want_claim)
+            if (counts_outdated_ && http_.in_flight() == 0 && !want_claim && !counts_expensive_)
                 next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
             WaitEvent event;
@@ -517,6 +517,7 @@ class DeliveryLoop {
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
     EventCursor cursor_{};             // where the scan for new events stands (delivery_queue)
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
+    bool counts_expensive_ = false;    // the last count was spaced out by its cost
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;
     std::unordered_map<std::string, TriggerSettings> settings_;
