@@ -80,8 +80,8 @@ const char *const kRecordSql =
 // flight in memory and passes them here ($3) to be skipped. A claim thus costs no WAL and no
 // commit flush before the request goes out, and a crashed worker leaves nothing locked: its
 // successor simply finds those events pending and sends them again (at-least-once).
-#define EVENT_COLUMNS                                                                        \
-    "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                  \
+#define EVENT_COLUMNS                                                                          \
+    "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                     \
     "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, " \
     "t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text, " \
     "e.xmin::text "
@@ -256,9 +256,9 @@ Datum nullable_text_array(int count, const char *const *items) {
 
 // Returns how many of the records' events were not settled (kRecordSql).
 int64 record_results(const RecordColumns &r) {
-    Oid types[11] = {UUIDARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
-                     INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-                     TEXTARRAYOID};
+    Oid types[11] = {UUIDARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+                     BOOLARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
+                     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
     Datum values[11] = {
         fixed_array(r.count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
                     [&](int i) { return DirectFunctionCall1(uuid_in, CStringGetDatum(r.ids[i])); }),
@@ -288,8 +288,7 @@ int64 record_results(const RecordColumns &r) {
 }
 
 // Only records: the transaction of a round that failed, narrowed (run_round).
-void record_in_transaction(const RecordColumns &records, bool *extension_present,
-                           int64 *requeued) {
+void record_in_transaction(const RecordColumns &records, bool *extension_present, int64 *requeued) {
     begin_transaction("pg_eventhooks: record results");
     *extension_present = lock_extension();
     if (*extension_present) *requeued = record_results(records);

@@ -196,8 +196,10 @@ class DeliveryLoop {
                     report_extension_missing();
                     break;
                 }
-                if (!round.failure.empty()) round_failed(round);
-                else if (unrecorded_.empty()) round_failures_ = 0;
+                if (!round.failure.empty())
+                    round_failed(round);
+                else if (unrecorded_.empty())
+                    round_failures_ = 0;
                 for (auto &event : round.claimed) dispatch(event);
                 if (limit > 0 && !round.more_due && round.failure.empty()) want_claim = false;
                 if (round.requeued > 0) want_claim = true;  // requeued during their attempt
@@ -449,9 +451,9 @@ class DeliveryLoop {
         bool refused = round.claim_failed || (!round.unrecorded.empty() && round.recorded == 0);
         if (refused) hold_until_ = now + wait;
         if (round.claim_failed) {
-            ereport(WARNING, (errmsg("pg_eventhooks: could not claim events: %s",
-                                     round.failure.c_str()),
-                              errdetail("The delivery worker tries again in %ld ms.", wait_ms)));
+            ereport(WARNING,
+                    (errmsg("pg_eventhooks: could not claim events: %s", round.failure.c_str()),
+                     errdetail("The delivery worker tries again in %ld ms.", wait_ms)));
         } else if (!round.unrecorded.empty()) {
             unrecorded_retry_at_ = now + wait;
             ereport(WARNING,
@@ -594,8 +596,7 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
     // - repeatable read or serializable: an attempt's result recorded while the event is
     //   requeued fails with a serialization error instead of seeing the requeue (kRecordSql);
-    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET,
-                    PGC_S_OVERRIDE);
+    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
     // - timeouts: a lock_timeout set for users would fail a round whenever it waits a moment
     //   for a row lock (behind a redeliver_event); the worker waits like any writer.
     //   statement_timeout is armed only for client statements in 15, and so are the idle
