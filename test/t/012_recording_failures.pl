@@ -5,6 +5,9 @@
 #   (b) one event whose result cannot be stored (a trigger on the invocation log refuses it) is
 #       isolated: the others of its round are recorded as they were, it is sent once and
 #       recorded as failed with the reason;
+#   (b2) one event whose result cannot be stored even as failed (a trigger on event_log refuses
+#       to settle it): it is kept, not sent again, and recorded once that is possible, while
+#       the worker goes on delivering other events;
 #   (c) nothing can be recorded for a while (the trigger refuses every row): the event is not
 #       sent again, no new event is sent, a WARNING says why, retries are spaced out; once the
 #       cause is gone, the result is recorded and delivery goes on.
@@ -67,7 +70,7 @@ sq('CREATE EXTENSION pg_eventhooks');
 my $pid = wait_for_delivery_worker($node, 10);
 ok(defined $pid, 'delivery worker running');
 sq('CREATE TABLE t (id int, poison text)');
-for my $name (qw(ro poison closed later))
+for my $name (qw(ro poison stuck closed later))
 {
 	sq("CREATE TABLE t_$name (LIKE t)");
 	sq(qq{SELECT eventhooks.create_event_trigger(name => '$name', table_name => 't_$name',
@@ -142,6 +145,48 @@ is( sq(q{SELECT count(*) FROM eventhooks.event_invocation_logs l
 like(log_since($log_offset), qr/WARNING:  pg_eventhooks: could not record the attempt of event \Q$poison_id\E of event trigger "poison": no poison in this log/,
 	'(b) a WARNING names the event and the reason');
 sq(q{DROP TRIGGER refuse_poison ON eventhooks.event_invocation_logs});
+
+# =============================================================================================
+# (b2) one event cannot be settled at all: a trigger on event_log refuses it
+# =============================================================================================
+sq(q{
+CREATE FUNCTION refuse_settling() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.payload->'data'->'new'->>'poison' = 'stuck' AND (NEW.delivered OR NEW.error) THEN
+    RAISE EXCEPTION 'this one stays';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_settling BEFORE UPDATE ON eventhooks.event_log
+  FOR EACH ROW EXECUTE FUNCTION refuse_settling();
+});
+$recv->set_rule('/stuck', delay_ms => 500);
+$log_offset = -s $node->logfile;
+sq(q{INSERT INTO t_stuck VALUES (1, 'no'), (2, 'stuck'), (3, 'no'), (4, 'no')});
+my ($stuck_id) =
+  split /\n/, sq(q{SELECT id FROM eventhooks.event_log WHERE payload->'data'->'new'->>'poison' = 'stuck'});
+is( poll_sql($node,
+		q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'stuck'},
+		'3', 10),
+	'3', '(b2) the three others are recorded delivered');
+ok( wait_log(qr/could not record the results of 1 attempts \(event \Q$stuck_id\E, \.\.\.\): this one stays/,
+		$log_offset, 10),
+	'(b2) a WARNING names the event kept');
+# The worker goes on: a new event is sent and recorded while the kept one waits.
+sq(q{INSERT INTO t_stuck VALUES (5, 'no')});
+is( poll_sql($node,
+		q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'stuck'},
+		'4', 10),
+	'4', '(b2) a new event is delivered meanwhile');
+stays_at(5, '/stuck', 3, '(b2) the kept event is not sent again');
+is(sq(qq{SELECT delivered || '/' || error FROM eventhooks.event_log WHERE id = '$stuck_id'}),
+	'false/false', '(b2) ... and is still pending');
+sq(q{DROP TRIGGER refuse_settling ON eventhooks.event_log});
+is( poll_sql($node,
+		qq{SELECT delivered || '/' || error || '/' || tries FROM eventhooks.event_log WHERE id = '$stuck_id'},
+		'true/false/1', 20),
+	'true/false/1', '(b2) once it can be, the kept result is recorded: delivered');
+is($recv->count(path => '/stuck'), 5, '(b2) five events, each sent once');
 
 # =============================================================================================
 # (c) nothing can be recorded for a while: every log row is refused
