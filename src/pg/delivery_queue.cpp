@@ -1,6 +1,7 @@
 // SQL of the delivery worker (see delivery_queue.hpp). The Postgres work runs in plain C-style
 // code inside call_postgres(); results are copied into C++ objects only after it returned.
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "pg/delivery_queue.hpp"
 
@@ -19,6 +20,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 }
 
@@ -32,29 +34,37 @@ namespace eventhooks::pg {
 
 namespace {
 
-constexpr int kClaimColumns = 13;
-constexpr int kFromCursorColumn = 12;  // 0-based: the row came from the cursor's arm
+constexpr int kClaimColumns = 14;
+constexpr int kFromCursorColumn = 13;  // 0-based: the row came from the cursor's arm
 
 // The results of a round's attempts, one array per column: no JSON document to parse and
 // take apart again (that was 40% of this statement's time); each request and response is
 // parsed once, into the invocation log's jsonb.
+// An attempt settles its event only if the event's row is still the version the claim read
+// (xmin: the worker itself writes no claimed row until it records it). A row changed during the
+// attempt was requeued (redeliver_event, an UPDATE) or settled by hand: that change wins, and
+// the event keeps the state it was given (a requeued event is due: event_log_retry_time). The
+// attempt still gets its invocation log row. Returns how many events were settled.
 const char *const kRecordSql =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bool[], $5::bool[], "
-    "    $6::int[], $7::int8[], $8::int[], $9::text[], $10::text[]) "
+    "    $6::int[], $7::int8[], $8::int[], $9::text[], $10::text[], $11::text[]) "
     "  AS r(id, trigger_name, archive, delivered, error, tries, retry_in_ms, status, request, "
-    "    response)), "
+    "    response, row_version)), "
     "u AS ("
     "  UPDATE eventhooks.event_log e SET delivered = r.delivered, error = r.error, "
     "    tries = CASE WHEN r.archive THEN e.tries ELSE r.tries END, "
     "    archived = e.archived OR r.archive, locked = NULL, "
     "    next_retry_at = CASE WHEN r.retry_in_ms IS NULL OR r.retry_in_ms < 0 THEN NULL "
     "      ELSE pg_catalog.clock_timestamp() + r.retry_in_ms * interval '1 millisecond' END "
-    "  FROM r WHERE e.id = r.id) "
-    "INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, "
-    "response) "
-    "SELECT id, trigger_name, NULLIF(status, 0), request::jsonb, response::jsonb "
-    "FROM r WHERE NOT r.archive";
+    "  FROM r WHERE e.id = r.id AND (r.row_version IS NULL OR e.xmin = r.row_version::xid) "
+    "  RETURNING 1), "
+    "i AS ("
+    "  INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, "
+    "  response) "
+    "  SELECT id, trigger_name, NULLIF(status, 0), request::jsonb, response::jsonb "
+    "  FROM r WHERE NOT r.archive) "
+    "SELECT count(*) FROM u";
 
 // How the worker finds due events without an index of pending events (which would cost every
 // writer a second index insert per event):
@@ -72,10 +82,11 @@ const char *const kRecordSql =
 // flight in memory and passes them here ($3) to be skipped. A claim thus costs no WAL and no
 // commit flush before the request goes out, and a crashed worker leaves nothing locked: its
 // successor simply finds those events pending and sends them again (at-least-once).
-#define EVENT_COLUMNS                                                                        \
-    "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                  \
+#define EVENT_COLUMNS                                                                          \
+    "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                     \
     "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, " \
-    "t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text "
+    "t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text, " \
+    "e.xmin::text "
 #define PENDING "NOT e.delivered AND NOT e.error AND NOT e.archived "
 const char *const kClaimSql =
     "SELECT * FROM ("
@@ -149,6 +160,8 @@ struct RawRound {
     bool counted;
     int64 counts[3];
     int64 next_retry_in_ms;  // -1: no claim, or no retry waiting
+    int64 count_cost_us;
+    int64 requeued;  // records whose event was not settled (changed during the attempt)
 };
 
 void begin_transaction(const char *activity) {
@@ -235,6 +248,7 @@ struct RecordColumns {
     const int32 *status;
     const char *const *requests;
     const char *const *responses;
+    const char *const *row_versions;
 };
 
 // An array of `count` values of a fixed-size type, from value(i).
@@ -259,10 +273,12 @@ Datum nullable_text_array(int count, const char *const *items) {
         construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-void record_results(const RecordColumns &r) {
-    Oid types[10] = {UUIDARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
-                     INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-    Datum values[10] = {
+// Returns how many of the records' events were not settled (kRecordSql).
+int64 record_results(const RecordColumns &r) {
+    Oid types[11] = {UUIDARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+                     BOOLARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
+                     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+    Datum values[11] = {
         fixed_array(r.count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
                     [&](int i) { return DirectFunctionCall1(uuid_in, CStringGetDatum(r.ids[i])); }),
         text_array(r.count, r.trigger_names),
@@ -280,10 +296,22 @@ void record_results(const RecordColumns &r) {
                     [&](int i) { return Int32GetDatum(r.status[i]); }),
         nullable_text_array(r.count, r.requests),
         nullable_text_array(r.count, r.responses),
+        nullable_text_array(r.count, r.row_versions),
     };
-    if (SPI_execute_plan(prepared_plan(&record_plan, kRecordSql, 10, types), values, nullptr,
-                         false, 0) < 0)
+    if (SPI_execute_plan(prepared_plan(&record_plan, kRecordSql, 11, types), values, nullptr,
+                         false, 0) != SPI_OK_SELECT ||
+        SPI_processed != 1)
         elog(ERROR, "pg_eventhooks: recording delivery results failed");
+    bool isnull;
+    return r.count - int8_cell(1, &isnull);
+}
+
+// Only records: the transaction of a round that failed, narrowed (run_round).
+void record_in_transaction(const RecordColumns &records, bool *extension_present, int64 *requeued) {
+    begin_transaction("pg_eventhooks: record results");
+    *extension_present = lock_extension();
+    if (*extension_present) *requeued = record_results(records);
+    end_transaction();
 }
 
 // The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
@@ -345,7 +373,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         cursor_relid = relid;
         out->cursor_reset = true;
     }
-    if (in.records.count > 0) record_results(in.records);
+    if (in.records.count > 0) out->requeued = record_results(in.records);
     // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
     // Room for the events claimed now too: they count as pending (kCountSql) like those held.
     Datum *in_flight =
@@ -426,6 +454,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             uuid_less(in.trigger_cursor_after[i], out->resume_from))
             out->resume_from = in.trigger_cursor_after[i];
     if (in.refresh_counts) {
+        TimestampTz count_start = GetCurrentTimestamp();
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
         Datum values[2] = {uuid_datum(*cursor), uuid_array(in_flight, in_flight_count)};
         // Custom plans: its best plan depends on how far behind the cursor is.
@@ -437,6 +466,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         bool isnull;
         for (int i = 0; i < 3; i++) out->counts[i] = int8_cell(i + 1, &isnull);
         out->counted = true;
+        out->count_cost_us = GetCurrentTimestamp() - count_start;
     }
     end_transaction();
 }
@@ -454,32 +484,187 @@ MemoryContext round_context() {
     return context;
 }
 
+// The records as column arrays (the strings stay owned by the records).
+class RecordArrays {
+  public:
+    RecordArrays(const AttemptRecord *records, size_t n)
+        : ids_(n), trigger_names_(n), requests_(n), responses_(n), row_versions_(n),
+          archive_(new bool[n + 1]), delivered_(new bool[n + 1]), error_(new bool[n + 1]),
+          tries_(n), status_(n), retry_in_ms_(n) {
+        for (size_t i = 0; i < n; i++) {
+            const AttemptRecord &r = records[i];
+            ids_[i] = r.event_id.c_str();
+            trigger_names_[i] = r.trigger_name.c_str();
+            archive_[i] = r.archive;
+            delivered_[i] = r.delivered;
+            error_[i] = r.error;
+            tries_[i] = r.tries;
+            retry_in_ms_[i] = r.retry_in_ms;
+            status_[i] = r.status;
+            requests_[i] = r.request.empty() ? nullptr : r.request.c_str();
+            responses_[i] = r.response.empty() ? nullptr : r.response.c_str();
+            row_versions_[i] = r.row_version.empty() ? nullptr : r.row_version.c_str();
+        }
+    }
+    RecordColumns columns() const {
+        return {static_cast<int>(ids_.size()), ids_.data(),        trigger_names_.data(),
+                archive_.get(),                delivered_.get(),   error_.get(),
+                tries_.data(),                 retry_in_ms_.data(), status_.data(),
+                requests_.data(),              responses_.data(),  row_versions_.data()};
+    }
+
+  private:
+    std::vector<const char *> ids_, trigger_names_, requests_, responses_, row_versions_;
+    std::unique_ptr<bool[]> archive_, delivered_, error_;
+    std::vector<int32> tries_, status_;
+    std::vector<int64> retry_in_ms_;
+};
+
+struct Failure {
+    std::string message;
+    int sqlstate = 0;
+};
+
+// Runs `body`, one transaction; after a Postgres error in it, aborts that transaction and
+// says why in `failure`.
+template <typename F>
+bool in_transaction(F &&body, Failure *failure) {
+    try {
+        call_postgres(body);
+        return true;
+    } catch (const PgError &e) {
+        ErrorData *edata = e.edata();
+        failure->message = e.what();
+        failure->sqlstate = edata->sqlerrcode;
+        call_postgres([edata]() {
+            FreeErrorData(edata);
+            AbortCurrentTransaction();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+        });
+        return false;
+    }
+}
+
+// Errors that say nothing about the records written: the database refuses writes (read-only,
+// disk full), a lock or a cancel got in the way. A record that fails with one of them is not
+// marked failed for it; it is kept and recorded later.
+bool not_the_records_fault(int sqlstate) {
+    switch (ERRCODE_TO_CATEGORY(sqlstate)) {
+        case ERRCODE_CONNECTION_EXCEPTION:
+        case ERRCODE_TRANSACTION_ROLLBACK:  // deadlock, serialization failure
+        case ERRCODE_OPERATOR_INTERVENTION:  // query canceled, shutdown
+        case ERRCODE_SYSTEM_ERROR:           // I/O error
+            return true;
+        default:
+            break;
+    }
+    return sqlstate == ERRCODE_DISK_FULL || sqlstate == ERRCODE_TOO_MANY_CONNECTIONS ||
+           sqlstate == ERRCODE_CONFIGURATION_LIMIT_EXCEEDED ||
+           sqlstate == ERRCODE_LOCK_NOT_AVAILABLE || sqlstate == ERRCODE_OBJECT_IN_USE ||
+           sqlstate == ERRCODE_READ_ONLY_SQL_TRANSACTION;
+}
+
+// What is written instead of an attempt that cannot be recorded: the event fails (sending it
+// again would end the same way), and its log row says why, without the request and response
+// that may be what cannot be stored (too large for jsonb, refused by a trigger).
+AttemptRecord failed_record(const AttemptRecord &attempt, const std::string &reason) {
+    AttemptRecord failed;
+    failed.event_id = attempt.event_id;
+    failed.trigger_name = attempt.trigger_name;
+    failed.error = true;
+    failed.tries = attempt.tries;
+    failed.status = attempt.status;
+    failed.row_version = attempt.row_version;
+    nlohmann::json request = {{"omitted", "the request of this attempt could not be recorded"}};
+    nlohmann::json response = {{"error", "could not record this attempt: " + reason}};
+    if (attempt.status != 0) response["status"] = attempt.status;
+    auto dump = [](const nlohmann::json &j) {
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    failed.request = dump(request);
+    failed.response = dump(response);
+    return failed;
+}
+
+// Records `records` (a round that failed as a whole) in transactions of their own: the whole
+// set, then halves, down to the record that fails, which is recorded as failed instead. A
+// record that cannot be written even so is kept (result.unrecorded); once two of them failed
+// and nothing could be written at all, the database refuses every write: the rest is kept
+// without trying each (log2(n) + 4 transactions, not 2n).
+class Narrowing {
+  public:
+    Narrowing(const std::vector<AttemptRecord> &records, RoundResult &result)
+        : records_(records), result_(result) {}
+
+    void run(size_t from, size_t count) {
+        if (count == 0) return;
+        if (give_up_ || !result_.extension_present) {
+            keep(from, count);
+            return;
+        }
+        Failure failure;
+        if (record(&records_[from], count, &failure)) {
+            result_.recorded += static_cast<int>(count);
+            return;
+        }
+        if (count > 1) {
+            run(from, count / 2);
+            run(from + count / 2, count - count / 2);
+            return;
+        }
+        const AttemptRecord &attempt = records_[from];
+        if (!attempt.archive && !not_the_records_fault(failure.sqlstate)) {
+            AttemptRecord failed = failed_record(attempt, failure.message);
+            Failure second;
+            if (record(&failed, 1, &second)) {
+                result_.recorded++;
+                ereport(WARNING,
+                        (errmsg("pg_eventhooks: could not record the attempt of event %s of "
+                                "event trigger \"%s\": %s",
+                                attempt.event_id.c_str(), attempt.trigger_name.c_str(),
+                                failure.message.c_str()),
+                         errdetail("The event is marked failed; its invocation log row says "
+                                   "why.")));
+                return;
+            }
+            failure = second;
+        }
+        result_.failure = failure.message;
+        keep(from, 1);
+        if (result_.recorded == 0 && ++unwritable_ >= 2) give_up_ = true;
+    }
+
+  private:
+    bool record(const AttemptRecord *records, size_t count, Failure *failure) {
+        RecordArrays arrays(records, count);
+        RecordColumns columns = arrays.columns();
+        bool present = true;
+        int64 requeued = 0;
+        if (!in_transaction([&]() { record_in_transaction(columns, &present, &requeued); },
+                            failure))
+            return false;
+        if (!present) result_.extension_present = false;  // nothing left to record into
+        result_.requeued += static_cast<int>(requeued);
+        return true;
+    }
+
+    void keep(size_t from, size_t count) {
+        for (size_t i = from; i < from + count; i++) result_.unrecorded.push_back(records_[i]);
+    }
+
+    const std::vector<AttemptRecord> &records_;
+    RoundResult &result_;
+    int unwritable_ = 0;
+    bool give_up_ = false;
+};
+
 }  // namespace
 
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
                       std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts) {
-    // Column arrays over `records` (the strings stay owned by `records`).
-    size_t n = records.size();
-    std::vector<const char *> ids(n), trigger_names(n), requests(n), responses(n);
-    std::unique_ptr<bool[]> archive(new bool[n + 1]), delivered(new bool[n + 1]),
-        error(new bool[n + 1]);
-    std::vector<int32> tries(n), status(n);
-    std::vector<int64> retry_in_ms(n);
-    for (size_t i = 0; i < n; i++) {
-        const AttemptRecord &r = records[i];
-        ids[i] = r.event_id.c_str();
-        trigger_names[i] = r.trigger_name.c_str();
-        archive[i] = r.archive;
-        delivered[i] = r.delivered;
-        error[i] = r.error;
-        tries[i] = r.tries;
-        retry_in_ms[i] = r.retry_in_ms;
-        status[i] = r.status;
-        requests[i] = r.request.empty() ? nullptr : r.request.c_str();
-        responses[i] = r.response.empty() ? nullptr : r.response.c_str();
-    }
+    RecordArrays arrays(records.data(), records.size());
     std::vector<const char *> excluded;
     for (const auto &name : excluded_triggers) excluded.push_back(name.c_str());
     std::vector<const char *> in_flight;
@@ -526,10 +711,8 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
-    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}, -1};
-    RoundInput input{{static_cast<int>(n), ids.data(), trigger_names.data(), archive.get(),
-                      delivered.get(), error.get(), tries.data(), retry_in_ms.data(),
-                      status.data(), requests.data(), responses.data()},
+    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}, -1, 0, 0};
+    RoundInput input{arrays.columns(),
                      claim_limit,
                      static_cast<int>(excluded.size()),
                      excluded.data(),
@@ -541,7 +724,27 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                      cursor_eligible.get(),
                      cursor_done.get(),
                      refresh_counts};
-    call_postgres([&]() { run_round_in_transaction(input, &position, context, &raw); });
+    RoundResult result;
+    Oid relid_before = cursor_relid;
+    Failure failure;
+    if (!in_transaction([&]() { run_round_in_transaction(input, &position, context, &raw); },
+                        &failure)) {
+        // Nothing of the round happened: the cursor stays, and so does the event_log it is for.
+        cursor_relid = relid_before;
+        result.failure = failure.message;
+        if (records.empty()) {
+            result.claim_failed = true;
+            return result;
+        }
+        // Recording or claiming failed. The events were sent: their results must be written,
+        // or kept, never dropped (their events would be sent again, and fail again, forever).
+        Narrowing(records, result).run(0, records.size());
+        if (result.unrecorded.empty())
+            ereport(LOG, (errmsg("pg_eventhooks: a delivery round failed (%s); its %zu results "
+                                 "were recorded in smaller transactions",
+                                 failure.message.c_str(), records.size())));
+        return result;
+    }
     memcpy(cursor.data(), position.data, UUID_LEN);
     if (raw.cursor_reset) {
         trigger_cursors.clear();
@@ -557,10 +760,12 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     // Committed: a worker started after this one may skip what this round settled.
     if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
 
-    RoundResult result;
     result.extension_present = raw.extension_present;
     result.more_due = raw.more_due;
     result.counts_refreshed = raw.counted;
+    result.count_cost_us = raw.count_cost_us;
+    result.requeued = static_cast<int>(raw.requeued);
+    result.recorded = static_cast<int>(records.size());
     if (raw.counted) result.counts = {raw.counts[0], raw.counts[1], raw.counts[2]};
     result.next_retry_in_ms = raw.next_retry_in_ms;
     result.claimed.reserve(raw.rows);
@@ -578,6 +783,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         e.webhook_from_env = cell(raw, row, 9);
         e.headers = cell(raw, row, 10);
         e.retry_conf = cell(raw, row, 11);
+        e.row_version = cell(raw, row, 12);
         result.claimed.push_back(std::move(e));
     }
     return result;

@@ -22,6 +22,9 @@ struct ClaimedEvent {
     std::string webhook_from_env;
     std::string headers;     // jsonb text
     std::string retry_conf;  // jsonb text
+    // The version of the event's row the claim read (its xmin): the attempt's result settles
+    // the event only if the row is still that version (see kRecordSql).
+    std::string row_version;
 };
 
 // The outcome of one attempt, or an event to archive because its trigger is gone.
@@ -36,6 +39,10 @@ struct AttemptRecord {
     int status = 0;            // HTTP status; 0: none (transport error)
     std::string request;       // JSON for the invocation log
     std::string response;      // JSON for the invocation log
+    // ClaimedEvent::row_version of the claim this attempt came from. If the row changed since
+    // (redeliver_event or an UPDATE during the attempt), the change wins: the invocation log
+    // gets the attempt, the event keeps the state it was given. Empty: settle unconditionally.
+    std::string row_version;
 };
 
 struct QueueCounts {
@@ -67,6 +74,20 @@ struct RoundResult {
     // Rounds that claimed: ms until the earliest retry-waiting event that is not yet due
     // (whoever scheduled it); -1: none, or no claim this round.
     int64_t next_retry_in_ms = -1;
+    int64_t count_cost_us = 0;  // how long the count took: the caller spaces counts by it
+    // Records whose event changed during its attempt (requeued): it is pending again, claim.
+    int requeued = 0;
+
+    // The round failed (empty: it did not). It then claimed and counted nothing; its records
+    // were recorded in smaller groups in transactions of their own, down to the one that
+    // fails, which is recorded as failed with the reason where that can be written.
+    std::string failure;
+    bool claim_failed = false;  // it had nothing to record: its claim or count failed
+    int recorded = 0;           // records written (as they were, or as failed)
+    // Records that could not be written at all, even as failed (a read-only or full disk, a
+    // trigger on the log that raises for every row, ...): the caller keeps them, retries later,
+    // and does not send their events again.
+    std::vector<AttemptRecord> unrecorded;
 };
 
 // At the worker's start: the cursor where its predecessor left off (all zero if none did, or
@@ -80,6 +101,7 @@ void resume_cursor(EventCursor &cursor);
 // by and leaves each such trigger a TriggerCursor in `trigger_cursors`; the cursors of triggers
 // not excluded are read from (and dropped once caught up). Moves `cursor` on. With
 // refresh_counts, also counts pending/due events.
+// A Postgres error in the round does not escape: see RoundResult::failure.
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,

@@ -53,6 +53,12 @@ constexpr auto kCountRefresh = milliseconds(1000);   // pending/due counts for w
 constexpr auto kIdleCountDelay = milliseconds(50);
 constexpr auto kWarningInterval = std::chrono::seconds(10);
 const std::vector<std::string> kNone;
+// A count costs a scan of what is pending: it takes at most 1/kCountCostShare of the time.
+constexpr int kCountCostShare = 50;
+// After a round that could not record its results or claim, the worker waits this long, doubled
+// at each failure in a row up to kMaxRoundWait, before it tries again.
+constexpr auto kFirstRoundWait = milliseconds(1000);
+constexpr auto kMaxRoundWait = milliseconds(10000);
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
 
@@ -127,6 +133,7 @@ struct InFlight {
     core::RetryConf retry;
     std::string request_log;
     Clock::time_point started;
+    std::string row_version;  // ClaimedEvent::row_version
 };
 
 // The HTTP thread of the running loop. Exits through proc_exit() (FATAL, postmaster death)
@@ -168,10 +175,18 @@ class DeliveryLoop {
                 retry_deadlines_.pop();
                 want_claim = true;
             }
+            // After a failed round, nothing happens until the wait is over (responses are
+            // still collected); results kept back are then recorded with the next round.
+            bool holding = now < hold_until_;
+            if (!holding && !unrecorded_.empty() && now >= unrecorded_retry_at_) {
+                finished_.insert(finished_.begin(), std::make_move_iterator(unrecorded_.begin()),
+                                 std::make_move_iterator(unrecorded_.end()));
+                unrecorded_.clear();
+            }
             int capacity = guc_max_concurrent_deliveries - static_cast<int>(http_.in_flight());
-            int limit = want_claim ? std::min(guc_fetch_batch_size, capacity) : 0;
-            bool refresh = now >= next_count;
-            if (limit > 0 || !finished_.empty() || refresh) {
+            int limit = want_claim && !holding ? std::min(guc_fetch_batch_size, capacity) : 0;
+            bool refresh = now >= next_count && !holding;
+            if (limit > 0 || (!finished_.empty() && !holding) || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
                 if (limit > 0) excluded_at_claim_ = webhooks_without_room();
                 RoundResult round = run_round(finished_, std::max(limit, 0),
@@ -189,12 +204,19 @@ class DeliveryLoop {
                     report_extension_missing();
                     break;
                 }
+                if (!round.failure.empty())
+                    round_failed(round);
+                else if (unrecorded_.empty())
+                    round_failures_ = 0;
                 if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
                 for (auto &event : round.claimed) take_claimed(std::move(event));
                 start_waiting_requests();
-                if (limit > 0 && !round.more_due) want_claim = false;
+                if (limit > 0 && !round.more_due && round.failure.empty()) want_claim = false;
+                if (round.requeued > 0) want_claim = true;  // requeued during their attempt
                 if (round.counts_refreshed) {
-                    next_count = now + kCountRefresh;
+                    auto spacing = std::chrono::microseconds(round.count_cost_us * kCountCostShare);
+                    counts_expensive_ = spacing > kCountRefresh;
+                    next_count = now + std::max<Clock::duration>(kCountRefresh, spacing);
                     counts_outdated_ = false;
                     publish_counts(round.counts);
                 }
@@ -202,9 +224,9 @@ class DeliveryLoop {
                 collect_responses();
                 start_waiting_requests();
                 publish_in_flight();
-                if (!finished_.empty()) continue;  // record them now
+                if (!finished_.empty() && Clock::now() >= hold_until_) continue;  // record them now
             }
-            if (counts_outdated_ && http_.in_flight() == 0 && !want_claim)
+            if (counts_outdated_ && http_.in_flight() == 0 && !want_claim && !counts_expensive_)
                 next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
             if (wait_for_work(wait_set, timeout)) want_claim = true;
@@ -266,13 +288,16 @@ class DeliveryLoop {
     long wait_timeout_ms(bool want_claim, Clock::time_point next_poll,
                          Clock::time_point next_count) {
         int capacity = guc_max_concurrent_deliveries - static_cast<int>(http_.in_flight());
-        if (want_claim && capacity > 0) return 0;
         auto now = Clock::now();
+        if (want_claim && capacity > 0 && now >= hold_until_) return 0;
         auto deadline = next_poll;
+        if (!unrecorded_.empty()) deadline = std::min(deadline, unrecorded_retry_at_);
         if (!retry_deadlines_.empty()) deadline = std::min(deadline, retry_deadlines_.top());
         // Counts are refreshed while work goes on, and once more when it ends; an idle
         // worker does not wake up for them.
         if (http_.in_flight() > 0 || counts_outdated_) deadline = std::min(deadline, next_count);
+        // Holding after a failed round: nothing to do before the wait is over.
+        deadline = std::max(deadline, hold_until_);
         // curl's timers are the HTTP thread's business: nothing else to wake up for.
         return std::max<long>(0,
                               std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1);
@@ -281,9 +306,11 @@ class DeliveryLoop {
     // Events this worker holds (in flight or waiting for a slot): the claim skips them.
     std::vector<std::string> held_ids() const {
         std::vector<std::string> ids;
-        ids.reserve(in_flight_.size() + ready_.size());
+        ids.reserve(in_flight_.size() + ready_.size() + unrecorded_.size());
         for (const auto &[tag, request] : in_flight_) ids.push_back(request.event_id);
         ready_.for_each([&](const ClaimedEvent &event) { ids.push_back(event.id); });
+        // Sent, result not yet recorded: not to be claimed (sent) again either.
+        for (const auto &record : unrecorded_) ids.push_back(record.event_id);
         return ids;
     }
 
@@ -294,6 +321,7 @@ class DeliveryLoop {
             record.event_id = event.id;
             record.trigger_name = event.trigger_name;
             record.archive = true;
+            record.row_version = event.row_version;
             finished_.push_back(std::move(record));
             return;
         }
@@ -368,6 +396,7 @@ class DeliveryLoop {
 
         InFlight request{event.id,       event.trigger_name,      event.tries,
                          settings.retry, std::move(request_text), Clock::now()};
+        request.row_version = event.row_version;
         if (!problem.empty()) {
             core::HttpResponse failed;
             failed.error = problem;
@@ -416,6 +445,7 @@ class DeliveryLoop {
         record.status = response.got_response ? static_cast<int>(response.status) : 0;
         record.request = request.request_log;
         record.response = response_log(response);
+        record.row_version = request.row_version;
         finished_.push_back(std::move(record));
         note_outcome(request.trigger_name, success, response);
     }
@@ -448,6 +478,43 @@ class DeliveryLoop {
                             "times in a row, last: %s",
                             trigger.c_str(), activity.consecutive_failures, what.c_str())));
         }
+    }
+
+    // A round failed (run_round). Its results that could not be written at all are kept, not
+    // dropped (their events would be claimed and sent again), and written after a growing wait.
+    // If nothing could be written, or the claim failed, the database refuses the worker's work
+    // (read-only, disk full, a trigger on the log that raises): nothing new is sent either
+    // until a round succeeds. Never a tight loop, never a resend.
+    void round_failed(RoundResult &round) {
+        auto now = Clock::now();
+        round_failures_++;
+        milliseconds wait =
+            std::min(kFirstRoundWait * (1 << std::min(round_failures_ - 1, 4)), kMaxRoundWait);
+        long wait_ms = static_cast<long>(wait.count());
+        bool refused = round.claim_failed || (!round.unrecorded.empty() && round.recorded == 0);
+        if (refused) hold_until_ = now + wait;
+        if (round.claim_failed) {
+            ereport(WARNING,
+                    (errmsg("pg_eventhooks: could not claim events: %s", round.failure.c_str()),
+                     errdetail("The delivery worker tries again in %ld ms.", wait_ms)));
+        } else if (!round.unrecorded.empty()) {
+            unrecorded_retry_at_ = now + wait;
+            ereport(WARNING,
+                    (errmsg("pg_eventhooks: could not record the results of %zu attempts "
+                            "(event %s, ...): %s",
+                            round.unrecorded.size(), round.unrecorded.front().event_id.c_str(),
+                            round.failure.c_str()),
+                     errdetail("They are kept and recorded in %ld ms; their events are not sent "
+                               "again%s.",
+                               wait_ms, refused ? ", and no new event is sent until then" : "")));
+            for (auto &record : round.unrecorded) unrecorded_.push_back(std::move(record));
+        }
+        SharedState *state = shared_state();
+        std::string message = "delivery worker: " + round.failure;
+        SpinLockAcquire(&state->mutex);
+        strlcpy(my_slot->last_error, message.c_str(), kLastErrorLength);
+        my_slot->last_error_at = GetCurrentTimestamp();
+        SpinLockRelease(&state->mutex);
     }
 
     void publish_in_flight() {
@@ -492,6 +559,8 @@ class DeliveryLoop {
         }
         collect_responses();
         // Requests still in flight stay pending; the published resume point stays below them.
+        for (auto &record : unrecorded_) finished_.push_back(std::move(record));
+        unrecorded_.clear();
         if (!finished_.empty())
             run_round(finished_, 0, {}, held_ids(), cursor_, trigger_cursors_, false);
         finished_.clear();
@@ -500,6 +569,7 @@ class DeliveryLoop {
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
     EventCursor cursor_{};             // where the scan for new events stands (delivery_queue)
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
+    bool counts_expensive_ = false;    // the last count was spaced out by its cost
     uint64_t next_tag_ = 1;
     std::unordered_map<uint64_t, InFlight> in_flight_;
     core::SlotShares shares_;                  // request slots per webhook
@@ -509,6 +579,11 @@ class DeliveryLoop {
     std::unordered_map<std::string, TriggerSettings> settings_;
     std::unordered_map<std::string, TriggerActivity> activity_;
     std::vector<AttemptRecord> finished_;
+    // Results that could not be recorded (round_failed): retried at unrecorded_retry_at_.
+    std::vector<AttemptRecord> unrecorded_;
+    Clock::time_point unrecorded_retry_at_{};
+    Clock::time_point hold_until_{};  // no round before this (round_failed)
+    int round_failures_ = 0;          // failed rounds in a row
     std::priority_queue<Clock::time_point, std::vector<Clock::time_point>, std::greater<>>
         retry_deadlines_;
     std::mt19937_64 random_{std::random_device{}()};
@@ -573,6 +648,27 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     // a bitmap scan, so it plans without them.
     SetConfigOption("enable_sort", "off", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+    // Settings of the database or role (ALTER DATABASE/ROLE ... SET) that would stop the worker
+    // from recording what it sent, which it would then send again:
+    // - a read-only default: every round's UPDATE and INSERT fail;
+    SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+    // - repeatable read or serializable: an attempt's result recorded while the event is
+    //   requeued fails with a serialization error instead of seeing the requeue (kRecordSql);
+    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+    // - timeouts: a lock_timeout set for users would fail a round whenever it waits a moment
+    //   for a row lock (behind a redeliver_event); the worker waits like any writer.
+    //   statement_timeout is armed only for client statements in 15, and so are the idle
+    //   timeouts; it is set to 0 all the same, in case that changes.
+    SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+    SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+    // - replica: the worker's writes would skip the log tables' ordinary triggers and foreign
+    //   keys (a user's audit trigger, a constraint); they are ordinary writes.
+    SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
+    // Left as set: synchronous_commit (how durable the records must be is the owner's choice;
+    // a record lost in a crash only means its event is sent again), DateStyle, TimeZone,
+    // IntervalStyle, extra_float_digits, bytea_output (the worker's SQL reads no value whose
+    // text depends on them: created_at is formatted in UTC by to_char, the rest is jsonb,
+    // uuid, integers and booleans).
     char *database_name = nullptr;
     if (!extension_installed(&database_name)) {
         mark_extension_missing();
