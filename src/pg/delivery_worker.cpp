@@ -330,8 +330,10 @@ class DeliveryLoop {
     }
 
     // Starts waiting requests, one webhook at a time in turn, while the shares allow.
+    // Not while results cannot be recorded (round_failed holds the worker): nothing new is
+    // sent whose result could not be written either.
     void start_waiting_requests() {
-        if (ready_.size() == 0) return;
+        if (ready_.size() == 0 || Clock::now() < hold_until_) return;
         ready_.drain([&](const std::string &webhook) { return shares_.may_start(webhook); },
                      [&](const std::string &, ClaimedEvent event) { dispatch(event); });
     }
