@@ -288,6 +288,74 @@ DROP CAST (shade AS json);
 DROP FUNCTION shade_to_json(shade);
 DROP TYPE shade;
 
+-- json values that jsonb cannot hold as they are never make the user's write fail: an escape
+-- jsonb refuses (\u0000, an unpaired surrogate) is kept as its six characters of text, in json
+-- columns, domains over json, json arrays, composites with a json attribute (also one added
+-- after the trigger's cache was built) and casts to json. Everything else stays as
+-- row_to_json renders it (a valid pair, an escaped backslash before "u0000", \u00e9).
+CREATE DOMAIN json_doc AS json;
+CREATE TYPE with_json AS (label text, doc json);
+CREATE TYPE gains_json AS (label text);
+CREATE TYPE nul_maker AS ENUM ('nul');
+CREATE TABLE json_escapes (id int, j json, d json_doc, a json[], c with_json, g gains_json,
+                           n nul_maker);
+SELECT eventhooks.create_event_trigger('json_escapes', 'json_escapes', 'http://127.0.0.1:9/esc',
+    on_insert => '{}', on_update => '{}', on_delete => '{}');
+INSERT INTO json_escapes (id, j) VALUES (1, '{"nul": "a\u0000b", "key\u0000": 1}');
+INSERT INTO json_escapes (id, j) VALUES (2, '["\ud800", "\udc00x", "\ud83d\ude00", "\ud83d"]');
+INSERT INTO json_escapes (id, j) VALUES
+    (3, '{"literal": "\\u0000", "e": "\u00e9", "plain": "no escapes"}');
+INSERT INTO json_escapes (id, j) VALUES (4, '"\u0000"');
+INSERT INTO json_escapes (id, d, a, c, g) VALUES
+    (5, '{"d": "\u0000"}', ARRAY['{"a": "\u0000"}'::json, '[1]'], ROW('x', '["\u0000"]'), ROW('g'));
+-- A composite type that gains a json attribute after the cache entry was built.
+ALTER TYPE gains_json ADD ATTRIBUTE doc json;
+INSERT INTO json_escapes (id, g) VALUES (6, ROW('g', '{"g": "\u0000"}'));
+-- A cast to json whose result holds \u0000.
+CREATE FUNCTION nul_maker_to_json(nul_maker) RETURNS json LANGUAGE sql IMMUTABLE
+    AS $$SELECT '{"made": "\u0000"}'::json$$;
+CREATE CAST (nul_maker AS json) WITH FUNCTION nul_maker_to_json(nul_maker);
+INSERT INTO json_escapes (id, n) VALUES (7, 'nul');
+UPDATE json_escapes SET j = '{"after": "\u0000"}' WHERE id = 1;
+DELETE FROM json_escapes WHERE id = 4;
+SELECT payload->>'op' AS op,
+       jsonb_strip_nulls(payload->'data'->CASE payload->>'op' WHEN 'DELETE' THEN 'old' ELSE 'new' END) AS data
+FROM eventhooks.event_log WHERE trigger_name = 'json_escapes' ORDER BY id;
+-- The strings a receiver gets: the six characters \u0000, not a NUL.
+SELECT payload->'data'->'new'->'j'->>'nul' AS nul_string,
+       length(payload->'data'->'new'->'j'->>'nul') AS length
+FROM eventhooks.event_log WHERE trigger_name = 'json_escapes'
+  AND payload->'data'->'new'->>'id' = '1' AND payload->>'op' = 'INSERT';
+-- Values without such escapes are exactly row_to_json's.
+SELECT t.id, e.payload->'data'->'new' = row_to_json(t)::jsonb AS new_equal
+FROM eventhooks.event_log e JOIN json_escapes t ON t.id = (e.payload->'data'->'new'->>'id')::int
+WHERE e.trigger_name = 'json_escapes' AND t.id = 3;
+DROP TABLE json_escapes;
+DROP CAST (nul_maker AS json);
+DROP FUNCTION nul_maker_to_json(nul_maker);
+DROP TYPE nul_maker, gains_json, with_json;
+DROP DOMAIN json_doc;
+
+-- A value longer than jsonb allows for one string (255 MB) is recorded as a marker with its
+-- size; the write succeeds. So is the largest value of an UPDATE whose old and new rows
+-- together are too large for one payload.
+SET default_toast_compression = lz4;  -- of the table's and event_log's values: quicker
+CREATE TABLE huge (id int, t text, small text);
+SELECT eventhooks.create_event_trigger('huge', 'huge', 'http://127.0.0.1:9/huge',
+    on_insert => '{}', on_update => '{}');
+INSERT INTO huge VALUES (1, repeat('x', 268435456), 'kept');
+INSERT INTO huge VALUES (2, repeat('y', 150000000), 'kept');
+UPDATE huge SET t = t || 'z' WHERE id = 2;
+SELECT op, id, side, left(t, 80) AS t, length(t) AS t_length, small
+FROM (SELECT e.id AS event_id, e.payload->>'op' AS op, r.key AS side, r.value->>'id' AS id,
+             r.value->>'t' AS t, r.value->>'small' AS small
+      FROM eventhooks.event_log e, jsonb_each(e.payload->'data') AS r
+      WHERE e.trigger_name = 'huge' AND r.value <> 'null') s
+ORDER BY event_id, side DESC;
+DELETE FROM eventhooks.event_log WHERE trigger_name = 'huge';
+DROP TABLE huge;
+RESET default_toast_compression;
+
 -- Every event recorded above is an ordinary pending event with the table's names.
 SELECT trigger_name, schema_name, table_name, payload->>'op' AS op,
        payload->'session_variables' AS session_variables, count(*)

@@ -9,6 +9,8 @@
 // setopt calls, and keep-alive connections in the multi handle's cache are reused.
 #include "core/http_client.hpp"
 
+#include "core/url_redaction.hpp"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -231,9 +233,20 @@ struct CurlCallbacks {
     }
 };
 
+bool curl_resolves_asynchronously() {
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    return info != nullptr && (info->features & CURL_VERSION_ASYNCHDNS) != 0;
+}
+
 HttpClient::HttpClient(HttpClientOptions options)
     : options_(std::make_shared<const HttpClientOptions>(std::move(options))) {
     if (global_init_once() != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+    // A synchronous resolver runs getaddrinfo inside curl_multi_socket_action: one webhook
+    // whose DNS answers slowly would hold up every other request. Refuse rather than stall.
+    if (!curl_resolves_asynchronously())
+        throw std::runtime_error(
+            "libcurl was built without an asynchronous resolver (CURL_VERSION_ASYNCHDNS); "
+            "install a libcurl built with the threaded resolver or c-ares");
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) {
         throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
@@ -339,6 +352,12 @@ void HttpClient::submit(HttpRequest request) {
         if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
         if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        // A request whose name resolution outlives its connect timeout: without QUICK_EXIT,
+        // libcurl's threaded resolver joins the getaddrinfo thread when the transfer ends,
+        // inside curl_multi_socket_action, and every other request waits for the slow DNS
+        // answer (seconds to tens of seconds). With it the thread is detached and ends on
+        // its own when getaddrinfo returns.
+        curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlCallbacks::on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
@@ -578,6 +597,9 @@ void HttpClient::finish(Transfer *t, int code_int) {
         if (status > 0 && code != CURLE_OK) {
             r.error += " (response incomplete after HTTP status " + std::to_string(status) + ")";
         }
+        // The error goes to the server log, the invocation log and worker_status: never with
+        // the URL's credentials (curl's own messages may quote the URL or its userinfo).
+        r.error = redact_credentials(r.error, t->url);
     }
     completed_.push_back(std::move(r));
 

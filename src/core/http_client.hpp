@@ -52,9 +52,15 @@ struct HttpClientOptions {
     std::function<bool(const struct sockaddr *, socklen_t)> allow_address;
 };
 
+// Whether this libcurl resolves names off the calling thread (CURL_VERSION_ASYNCHDNS: the
+// threaded resolver or c-ares). Without it one slow DNS answer would stop every request.
+bool curl_resolves_asynchronously();
+
 class HttpClient {
   public:
-    // Throws std::runtime_error if curl or epoll cannot be set up.
+    // Throws std::runtime_error if curl or epoll cannot be set up, or if libcurl's resolver is
+    // synchronous (see curl_resolves_asynchronously). Name resolution counts against a
+    // request's connect timeout (at most 10 s, and never more than the request's timeout).
     explicit HttpClient(HttpClientOptions options);
     ~HttpClient();  // aborts everything in flight, frees all; never throws
     HttpClient(const HttpClient &) = delete;

@@ -34,6 +34,7 @@ extern "C" {
 #include "core/request_builder.hpp"
 #include "core/retry_policy.hpp"
 #include "core/trigger_config.hpp"
+#include "core/url_redaction.hpp"
 #include "pg/delivery_queue.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
@@ -388,7 +389,8 @@ class DeliveryLoop {
         if (problem.empty()) problem = headers.error;
 
         nlohmann::json request_log;
-        request_log["url"] = event.webhook.empty() ? "$" + event.webhook_from_env : event.webhook;
+        request_log["url"] = event.webhook.empty() ? "$" + event.webhook_from_env
+                                                    : core::redact_url(event.webhook);
         request_log["headers"] = headers.logged;
         std::string request_text =
             request_log.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

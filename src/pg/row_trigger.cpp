@@ -104,8 +104,10 @@ Datum capture_event(FunctionCallInfo fcinfo) {
         return PointerGetDatum(nullptr);
 
     const RowEncoder &encoder = *trigger->encoder[op];
-    JsonbValue *old_json = old_row ? encode_row(encoder, old_row, desc) : nullptr;
-    JsonbValue *new_json = new_row ? encode_row(encoder, new_row, desc) : nullptr;
+    size_t old_bytes = 0, new_bytes = 0;
+    JsonbValue *old_json = old_row ? encode_row(encoder, old_row, desc, &old_bytes) : nullptr;
+    JsonbValue *new_json = new_row ? encode_row(encoder, new_row, desc, &new_bytes) : nullptr;
+    fit_rows_in_jsonb(old_json, old_bytes, new_json, new_bytes);  // values of ~256 MB: markers
 
     NewEvent event;
     event.schema_name = trigger->schema_name;
