@@ -426,7 +426,10 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                                    uuid_array(in_flight, in_flight_count)};
             if (SPI_execute_plan(prepared_plan(&trigger_arm_plan, kTriggerArmSql, 5, arm_types,
                                                CURSOR_OPT_CUSTOM_PLAN),
-                                 arm_values, nullptr, true, 0) != SPI_OK_SELECT)
+                                 // Not read-only: a read-only SPI call keeps the round's first
+                                 // snapshot, which does not see the results recorded above, so
+                                 // an event just settled would be claimed and sent again.
+                                 arm_values, nullptr, false, 0) != SPI_OK_SELECT)
                 elog(ERROR, "pg_eventhooks: claiming the events of a webhook with room failed");
             uint64 arm_rows = SPI_processed;
             take_claimed_rows(SPI_tuptable, arm_rows, false, cursor, &in.trigger_cursor_after[i],

@@ -74,5 +74,39 @@ is(scalar(keys %seen), 550, '(4) 550 distinct slow events received');
 is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, '(4) none sent twice');
 is(sq(q{SELECT count(*) FROM eventhooks.event_log WHERE NOT delivered}), '0', '(4) nothing left pending');
 
+# (5) A webhook's cursor rewound by a late commit, read in the same round that records the
+# results of that webhook's events: those events are settled, not claimed and sent again.
+# Three slots: a webhook holds at most two (one is the reserve); the third event waits, so the
+# webhook is passed over and gets a cursor of its own; the late commit rewinds that cursor
+# below all three; the results of the first two are recorded while the webhook has room again.
+sq(q{ALTER SYSTEM SET eventhooks.max_concurrent_deliveries = 3});
+sq(q{SELECT pg_reload_conf()});
+$recv->set_rule('/dup', delay_ms => 1000);
+sq(qq{
+CREATE TABLE t_dup (id int);
+SELECT eventhooks.create_event_trigger(
+  name => 'dup', table_name => 't_dup', webhook => '@{[ $recv->url('/dup') ]}',
+  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
+});
+usleep(300_000);    # the reload reached the worker
+my $late = $node->background_psql('postgres', on_error_stop => 0, timeout => 30);
+$late->set_query_timer_restart;
+$late->query_safe('BEGIN');
+$late->query_safe(q{INSERT INTO t_dup VALUES (0)});
+usleep(20_000);    # a later millisecond: the committed events' ids sort after the late one
+sq(q{INSERT INTO t_dup SELECT g FROM generate_series(1, 3) g});
+ok($recv->wait_for_count(2, path => '/dup', timeout => 5), '(5) two of three events in flight');
+$late->query_safe('COMMIT');
+$late->quit;
+is( poll_sql($node,
+		q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log WHERE trigger_name = 'dup'},
+		'4', 20),
+	'4', '(5) all four events delivered');
+usleep(1_500_000);    # a duplicate would be sent within a round or two
+my %dup_seen;
+$dup_seen{$_}++ for event_ids_received($recv, path => '/dup');
+is(scalar(keys %dup_seen), 4, '(5) four distinct events received');
+is(join(',', map { $dup_seen{$_} } sort keys %dup_seen), '1,1,1,1', '(5) each sent once');
+
 $node->stop;
 done_testing();
