@@ -187,10 +187,11 @@ sleep 5
 curl -s --noproxy '*' -o /dev/null "http://127.0.0.1:$port/_control/dump"
 sql -F$'\t' -c "SELECT id, trigger_name, delivered, error, archived, tries, extract(epoch FROM created_at)
                 FROM eventhooks.event_log" >"$work/events.tsv"
+sql -F$'\t' -c "SELECT event_id, count(*) FROM eventhooks.event_invocation_logs GROUP BY 1" >"$work/invocations.tsv"
 
 echo
 echo "## results"
-python3 - "$work/events.tsv" "$work/requests.tsv" "$t_load" "$t_load_end" "$flaky_rate" <<'PY'
+python3 - "$work/events.tsv" "$work/requests.tsv" "$t_load" "$t_load_end" "$flaky_rate" "$work/invocations.tsv" <<'PY'
 import sys
 from collections import defaultdict
 
@@ -198,6 +199,11 @@ events_path, requests_path, t_load, t_end, feed = sys.argv[1], sys.argv[2], floa
 TIMEOUT, INTERVAL = 3.0, 1.0
 LIMIT = {"flaky_trigger": 5 + 1, "healthy_trigger": 3 + 1}   # attempts = num_retries + 1
 PATH = {"flaky_trigger": "/flaky", "healthy_trigger": "/healthy"}
+
+invocations = defaultdict(int)
+for line in open(sys.argv[6]):
+    eid, n = line.split()
+    invocations[eid] = int(n)
 
 events = {}
 for line in open(events_path):
@@ -277,6 +283,7 @@ for trig in ("flaky_trigger", "healthy_trigger"):
 # closed without an answer (our "drop"); such a resend is not a retry of the worker.
 late_all, late_by_kind = [], defaultdict(list)
 resends, resend_after = 0, defaultdict(int)
+dup_gap, dup_overlap, dup_times = [], 0, defaultdict(int)
 for eid in flaky_events:
     attempts = defaultdict(list)
     for r in reqs.get(eid, []):
@@ -285,6 +292,10 @@ for eid in flaky_events:
         for prev, cur in zip(rs, rs[1:]):
             resends += 1
             resend_after[prev[2]] += 1
+            if prev[2] != "drop":
+                dup_gap.append(cur[0] - prev[0])
+                dup_overlap += cur[0] < prev[1]
+                dup_times[int((cur[0] - t_load) // 10) * 10] += 1
         if k >= 1 and attempts.get(k - 1):
             prev = attempts[k - 1][-1]
             lateness = rs[0][0] - (end_of(prev) + INTERVAL)
@@ -302,6 +313,12 @@ if late_all:
           f" sent early (< -0.05 s): {sum(1 for x in late_all if x < -0.05)}")
 print(f"  same attempt received twice (libcurl's resend on a fresh connection): {resends}, after: "
       + ", ".join(f"{k} {v}" for k, v in sorted(resend_after.items())))
+if dup_gap:
+    print(f"  same attempt sent again after an answer (not a drop): {len(dup_gap)}; second request's"
+          f" received - first's received: {stats(dup_gap)}; second received before the first was"
+          f" answered: {dup_overlap}")
+    print("    by 10 s of the run (s since the first flaky event: count): "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(dup_times.items())))
 
 print("loss and limits (after the drain):")
 for trig in ("flaky_trigger", "healthy_trigger"):
@@ -317,6 +334,8 @@ for trig in ("flaky_trigger", "healthy_trigger"):
     deliv_zero = [i for i in delivered if oks[i] == 0]
     deliv_more = [i for i in delivered if oks[i] > 1]
     failed_ok = [i for i in failed if oks[i] > 0]
+    inv_mismatch = sum(1 for i in ids if invocations[i] != len(reqs.get(i, [])))
+    inv_fewer = sum(1 for i in ids if invocations[i] < len(reqs.get(i, [])))
     tries_mismatch = sum(1 for i in ids if events[i]["tries"] != len(set(r[3] for r in reqs.get(i, []))))
     print(f"  {trig}: {len(ids)} events: delivered {len(delivered)}, error {len(failed)}, "
           f"neither (lost or still pending) {len(pending)}, archived {sum(1 for e in ev if e['archived'])}")
@@ -326,6 +345,8 @@ for trig in ("flaky_trigger", "healthy_trigger"):
     print(f"    delivered with exactly one 200 at once: {deliv_one}; with none: {len(deliv_zero)}"
           f" (of which after a 200 past the timeout: {sum(1 for i in deliv_zero if lates[i])});"
           f" with more than one: {len(deliv_more)}; error events that got a 200 at once: {len(failed_ok)}")
+    print(f"    events whose event_invocation_logs rows != requests received: {inv_mismatch}"
+          f" (fewer rows than requests: {inv_fewer}; libcurl's resends after a drop are one attempt)")
     if failed:
         print(f"    error events: requests each: {sorted(set(len(reqs.get(i, [])) for i in failed))}")
 unknown = [h for h in reqs if h not in events]
