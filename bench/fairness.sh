@@ -105,8 +105,8 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
 
 # One line every 5 s: pending events per trigger (NOT delivered AND NOT error AND NOT archived),
-# of which retries overdue by more than 1 s and new events (tries = 0) older than 1 s; the
-# worker's counters.
+# of which retries overdue by more than 1 s and events with tries = 0 (never sent, or their first
+# attempt still in flight) committed more than 1 s ago; the worker's counters.
 sample() {
     local t=$1
     sql -F' ' -c "
@@ -128,7 +128,8 @@ pending_total() { sql -c "SELECT count(*) FROM eventhooks.event_log WHERE NOT de
 echo
 echo "## load: pgbench -n -M prepared --rate=$flaky_rate -c 4 -j 2 -T $seconds (t_flaky) and --rate=$healthy_rate -c 1 -T $seconds (t_healthy), single-row INSERT"
 echo "pending queue every 5 s (t: s since the load started; 'overdue': retries due more than 1 s ago;"
-echo "'new>1s': never sent, committed more than 1 s ago; worker: requests_in_flight, events_pending, events_due, events_sent):"
+echo "'new>1s': tries = 0 (never sent, or the first attempt still in flight) and committed more than 1 s ago;"
+echo "worker: requests_in_flight, events_pending, events_due, events_sent):"
 echo "         t | flaky   | overdue | new>1s  | healthy | new>1s  | w.flight  | w.pending | w.due     | w.sent"
 cpu_w0=$(cpu_ticks "$worker_pid") cpu_r0=$(cpu_ticks "$receiver_pid")
 t_load=$(now)
