@@ -18,6 +18,7 @@ extern "C" {
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -314,6 +315,15 @@ void record_in_transaction(const RecordColumns &records, bool *extension_present
     end_transaction();
 }
 
+// Event trigger configurations changed (their table's relcache was invalidated, see
+// eventhooks_configuration_changed): events claimed before then may carry an old webhook.
+Oid watched_configuration_relid = InvalidOid;
+bool configuration_changed = false;
+
+void note_relcache_invalidation(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == watched_configuration_relid) configuration_changed = true;
+}
+
 // The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
 Oid cursor_relid = InvalidOid;
 
@@ -381,7 +391,10 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
-    if (in.claim_limit > 0 && !delivery_held_by_subscription(relid)) {
+    watched_configuration_relid = event_triggers_relid();
+    // A new event_log (DROP and CREATE EXTENSION since the last round): the worker's exclusions
+    // and held events belong to the old one; it claims again in the next round, afresh.
+    if (in.claim_limit > 0 && !out->cursor_reset && !delivery_held_by_subscription(relid)) {
         out->cells = static_cast<char **>(MemoryContextAllocZero(
             context, sizeof(char *) * kClaimColumns * (in.claim_limit + 1)));
         pg_uuid_t main_cursor_before = *cursor;
@@ -557,6 +570,8 @@ bool not_the_records_fault(int sqlstate) {
         case ERRCODE_TRANSACTION_ROLLBACK:  // deadlock, serialization failure
         case ERRCODE_OPERATOR_INTERVENTION:  // query canceled, shutdown
         case ERRCODE_SYSTEM_ERROR:           // I/O error
+        case ERRCODE_INSUFFICIENT_RESOURCES:  // out of memory, disk full, too many connections
+        case ERRCODE_INTERNAL_ERROR:          // XX: nothing known about the record
             return true;
         default:
             break;
@@ -764,6 +779,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
 
     result.extension_present = raw.extension_present;
+    result.event_log_replaced = raw.cursor_reset;
     result.more_due = raw.more_due;
     result.counts_refreshed = raw.counted;
     result.count_cost_us = raw.count_cost_us;
@@ -793,11 +809,45 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 }
 
 void resume_cursor(EventCursor &cursor) {
+    // Once per worker, where an ERROR unwinds nothing: later rounds only reset the context.
+    call_postgres([]() {
+        (void)round_context();
+        CacheRegisterRelcacheCallback(note_relcache_invalidation, (Datum)0);
+    });
     Oid relid;
     pg_uuid_t from;
     if (!read_resume_point(MyDatabaseId, &relid, &from)) return;
     memcpy(cursor.data(), from.data, UUID_LEN);
     cursor_relid = relid;  // a different event_log (extension re-created) starts from zero
+}
+
+bool take_configuration_change() {
+    bool changed = configuration_changed;
+    configuration_changed = false;
+    return changed;
+}
+
+void give_back_to_trigger_cursor(std::vector<TriggerCursor> &trigger_cursors,
+                                  const std::string &trigger_name, const std::string &event_id) {
+    pg_uuid_t id{};
+    int nibbles = 0;
+    for (char c : event_id) {
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0 || nibbles >= 2 * UUID_LEN) continue;  // dashes
+        id.data[nibbles / 2] = static_cast<unsigned char>(id.data[nibbles / 2] << 4 | v);
+        nibbles++;
+    }
+    pg_uuid_t before = uuid_before(id);
+    for (auto &tc : trigger_cursors) {
+        if (tc.trigger_name != trigger_name) continue;
+        if (memcmp(before.data, tc.after.data(), UUID_LEN) < 0)
+            memcpy(tc.after.data(), before.data, UUID_LEN);
+        return;
+    }
+    TriggerCursor cursor{trigger_name, {}};
+    memcpy(cursor.after.data(), before.data, UUID_LEN);
+    trigger_cursors.push_back(std::move(cursor));
 }
 
 }  // namespace eventhooks::pg

@@ -71,6 +71,9 @@ struct RoundResult {
     bool more_due = false;  // the claim filled its limit: claim again without waiting
     QueueCounts counts;
     bool counts_refreshed = false;
+    // A DROP and CREATE EXTENSION made a new event_log: nothing was claimed this round, and
+    // what the worker holds from the old one is void.
+    bool event_log_replaced = false;
     // Rounds that claimed: ms until the earliest retry-waiting event that is not yet due
     // (whoever scheduled it); -1: none, or no claim this round.
     int64_t next_retry_in_ms = -1;
@@ -106,5 +109,14 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
                       std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts);
+
+// True (once) when event trigger configurations changed since the last call (seen through
+// relcache invalidations, processed by the worker's rounds and waits).
+bool take_configuration_change();
+
+// An event claimed but not sent is given back: the claim reads it again later, from the
+// trigger's cursor (created, or lowered to just below the event), or from the retry index.
+void give_back_to_trigger_cursor(std::vector<TriggerCursor> &trigger_cursors,
+                                 const std::string &trigger_name, const std::string &event_id);
 
 }  // namespace eventhooks::pg

@@ -25,6 +25,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 }
@@ -60,6 +61,9 @@ constexpr int kCountCostShare = 50;
 // at each failure in a row up to kMaxRoundWait, before it tries again.
 constexpr auto kFirstRoundWait = milliseconds(1000);
 constexpr auto kMaxRoundWait = milliseconds(10000);
+// Results kept in memory because they could not be recorded: beyond this many, no new event is
+// sent until they can be (memory stays bounded; they are never sent again meanwhile).
+constexpr size_t kKeptResultsLimit = 100;
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
 
@@ -169,23 +173,30 @@ class DeliveryLoop {
         auto next_count = Clock::now();
         while (!shutdown_requested) {
             collect_responses();
+            if (take_configuration_change()) give_back_waiting_events();
             start_waiting_requests();
-            if (room_for_passed_over_webhooks()) want_claim = true;
+            if (room_for_passed_over_webhooks() || claim_again_) want_claim = true;
+            claim_again_ = false;
             auto now = Clock::now();
             while (!retry_deadlines_.empty() && retry_deadlines_.top() <= now) {
                 retry_deadlines_.pop();
                 want_claim = true;
             }
             // After a failed round, nothing happens until the wait is over (responses are
-            // still collected); results kept back are then recorded with the next round.
+            // still collected); results kept back are then recorded in a round that claims
+            // nothing, so that a result that still cannot be written takes no claim down with it.
             bool holding = now < hold_until_;
+            bool recording_kept = false;
             if (!holding && !unrecorded_.empty() && now >= unrecorded_retry_at_) {
                 finished_.insert(finished_.begin(), std::make_move_iterator(unrecorded_.begin()),
                                  std::make_move_iterator(unrecorded_.end()));
                 unrecorded_.clear();
+                recording_kept = true;
             }
             int capacity = guc_max_concurrent_deliveries - static_cast<int>(http_.in_flight());
-            int limit = want_claim && !holding ? std::min(guc_fetch_batch_size, capacity) : 0;
+            int limit = want_claim && !holding && !recording_kept
+                            ? std::min(guc_fetch_batch_size, capacity)
+                            : 0;
             bool refresh = now >= next_count && !holding;
             if (limit > 0 || (!finished_.empty() && !holding) || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
@@ -209,11 +220,20 @@ class DeliveryLoop {
                     round_failed(round);
                 else if (unrecorded_.empty())
                     round_failures_ = 0;
+                if (round.event_log_replaced) {
+                    (void)ready_.take_all();  // events of the dropped event_log
+                    want_claim = true;
+                }
+                // The round saw configuration changes committed before it (its transaction
+                // took them in): what waits from earlier claims may carry an old webhook.
+                if (take_configuration_change()) give_back_waiting_events();
                 if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
                 for (auto &event : round.claimed) take_claimed(std::move(event));
                 start_waiting_requests();
                 if (limit > 0 && !round.more_due && round.failure.empty()) want_claim = false;
                 if (round.requeued > 0) want_claim = true;  // requeued during their attempt
+                if (claim_again_) want_claim = true;  // events given back
+                claim_again_ = false;
                 if (round.counts_refreshed) {
                     auto spacing = std::chrono::microseconds(round.count_cost_us * kCountCostShare);
                     counts_expensive_ = spacing > kCountRefresh;
@@ -267,6 +287,9 @@ class DeliveryLoop {
                 latch_set = true;
             }
             CHECK_FOR_INTERRUPTS();
+            // Configuration changes (relcache callbacks) are seen before waiting requests
+            // start, not only at the next round's transaction.
+            AcceptInvalidationMessages();
         });
         return latch_set;
     }
@@ -328,6 +351,16 @@ class DeliveryLoop {
         }
         std::string webhook = event.trigger_name;
         ready_.push(webhook, std::move(event));
+    }
+
+    // A trigger was created, replaced or deleted: the events waiting for a slot were claimed with
+    // the configuration of then. They go back (nothing is written: they are pending) and are
+    // claimed again with the current one (or archived, if their trigger is gone).
+    void give_back_waiting_events() {
+        if (ready_.size() == 0) return;
+        for (auto &event : ready_.take_all())
+            give_back_to_trigger_cursor(trigger_cursors_, event.trigger_name, event.id);
+        claim_again_ = true;
     }
 
     // Starts waiting requests, one webhook at a time in turn, while the shares allow.
@@ -486,16 +519,20 @@ class DeliveryLoop {
 
     // A round failed (run_round). Its results that could not be written at all are kept, not
     // dropped (their events would be claimed and sent again), and written after a growing wait.
-    // If nothing could be written, or the claim failed, the database refuses the worker's work
-    // (read-only, disk full, a trigger on the log that raises): nothing new is sent either
-    // until a round succeeds. Never a tight loop, never a resend.
+    // If the claim failed, or kKeptResultsLimit results are kept, the database refuses the
+    // worker's work (read-only, disk full, a trigger on the log that raises): nothing new is
+    // sent either until the wait is over. Never a tight loop, never a resend.
     void round_failed(RoundResult &round) {
         auto now = Clock::now();
         round_failures_++;
         milliseconds wait =
             std::min(kFirstRoundWait * (1 << std::min(round_failures_ - 1, 4)), kMaxRoundWait);
         long wait_ms = static_cast<long>(wait.count());
-        bool refused = round.claim_failed || (!round.unrecorded.empty() && round.recorded == 0);
+        // Results that cannot be written are kept, and the worker goes on with other events
+        // (one event's result may be what cannot be stored); but once kKeptResultsLimit are
+        // kept, the database is taken to refuse the worker's writes altogether.
+        bool refused = round.claim_failed ||
+                       unrecorded_.size() + round.unrecorded.size() >= kKeptResultsLimit;
         if (refused) hold_until_ = now + wait;
         if (round.claim_failed) {
             ereport(WARNING,
@@ -580,6 +617,7 @@ class DeliveryLoop {
     core::FairQueues<ClaimedEvent> ready_;     // claimed events waiting for a slot, per webhook
     std::vector<TriggerCursor> trigger_cursors_;    // webhooks' events the cursor passed by
     std::vector<std::string> excluded_at_claim_;    // webhooks left out of the last claim
+    bool claim_again_ = false;                      // waiting events were given back
     std::unordered_map<std::string, TriggerSettings> settings_;
     std::unordered_map<std::string, TriggerActivity> activity_;
     std::vector<AttemptRecord> finished_;

@@ -108,5 +108,49 @@ $dup_seen{$_}++ for event_ids_received($recv, path => '/dup');
 is(scalar(keys %dup_seen), 4, '(5) four distinct events received');
 is(join(',', map { $dup_seen{$_} } sort keys %dup_seen), '1,1,1,1', '(5) each sent once');
 
+# (6) Events waiting for their webhook's slot when the trigger is replaced (a new URL, say
+# after a leaked secret) go to the new webhook, not to the old one with the old headers.
+$recv->set_rule('/old', delay_ms => 1500);
+sq(qq{
+CREATE TABLE t_moved (id int);
+SELECT eventhooks.create_event_trigger(
+  name => 'moved', table_name => 't_moved', webhook => '@{[ $recv->url('/old') ]}',
+  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
+});
+sq(q{INSERT INTO t_moved SELECT g FROM generate_series(1, 4) g});
+ok($recv->wait_for_count(2, path => '/old', timeout => 5), '(6) two events in flight, two waiting');
+sq(qq{
+SELECT eventhooks.create_event_trigger(
+  name => 'moved', table_name => 't_moved', webhook => '@{[ $recv->url('/new') ]}',
+  on_insert => '{}', retry_conf => '{"timeout_sec": 30}', replace => true);
+});
+ok($recv->wait_for_count(2, path => '/new', timeout => 10), '(6) the waiting events go to the new webhook');
+usleep(2_000_000);
+is($recv->count(path => '/old'), 2, '(6) the old webhook got only the two that were in flight');
+
+# (7) DROP and CREATE EXTENSION in one transaction while a webhook's events wait: the new
+# event_log's events of a trigger of the same name are all delivered.
+$recv->set_rule('/again', delay_ms => 1500);
+sq(qq{
+CREATE TABLE t_again (id int);
+SELECT eventhooks.create_event_trigger(
+  name => 'again', table_name => 't_again', webhook => '@{[ $recv->url('/again') ]}',
+  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
+});
+sq(q{INSERT INTO t_again SELECT g FROM generate_series(1, 4) g});
+ok($recv->wait_for_count(2, path => '/again', timeout => 5), '(7) two events in flight, two waiting');
+sq(qq{
+BEGIN;
+DROP EXTENSION pg_eventhooks CASCADE;
+CREATE EXTENSION pg_eventhooks;
+SELECT eventhooks.create_event_trigger(
+  name => 'again', table_name => 't_again', webhook => '@{[ $recv->url('/again2') ]}',
+  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
+INSERT INTO t_again SELECT g FROM generate_series(11, 13) g;
+COMMIT;
+});
+is( poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log}, '3', 20),
+	'3', '(7) the new event_log\'s three events are delivered');
+
 $node->stop;
 done_testing();
