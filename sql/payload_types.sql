@@ -331,6 +331,27 @@ SELECT t.id, e.payload->'data'->'new' = row_to_json(t)::jsonb AS new_equal
 FROM eventhooks.event_log e JOIN json_escapes t ON t.id = (e.payload->'data'->'new'->>'id')::int
 WHERE e.trigger_name = 'json_escapes' AND t.id = 3;
 DROP TABLE json_escapes;
+-- A json number numeric cannot hold (jsonb's numbers are numeric; json takes any digits) never
+-- makes the user's write fail either: it is kept as a string of its text, in json columns,
+-- domains over json, json arrays and composites. Numbers numeric holds stay numbers.
+CREATE TABLE json_numbers (id int, j json, d json_doc, a json[], c with_json);
+SELECT eventhooks.create_event_trigger('json_numbers', 'json_numbers', 'http://127.0.0.1:9/num',
+    on_insert => '{}', on_update => '{}');
+INSERT INTO json_numbers (id, j) VALUES (1, '{"a": 1e1000000, "b": 1.5, "c": "1e1000000"}'),
+    (2, '[1e-20000, -2E+999999, 1e3, 0]'), (3, '1e999999');
+INSERT INTO json_numbers (id, d, a, c) VALUES
+    (4, '{"d": 1e1000000}', ARRAY['[1e-20000]'::json, '[1]'], ROW('x', '{"e": -1E9999999999}'));
+INSERT INTO json_numbers (id, j) VALUES (5, ('[0.' || repeat('1', 17000) || ', 7]')::json);
+UPDATE json_numbers SET j = '{"after": 1e1000000}' WHERE id = 1;
+SELECT payload->>'op' AS op, jsonb_strip_nulls(payload->'data'->'new') AS new
+FROM eventhooks.event_log WHERE trigger_name = 'json_numbers'
+  AND payload->'data'->'new'->>'id' <> '5' ORDER BY id;
+SELECT jsonb_typeof(j->0) AS long_fraction_type, length(j->>0) AS long_fraction_length,
+       j->1 AS next
+FROM (SELECT payload->'data'->'new'->'j' AS j FROM eventhooks.event_log
+      WHERE trigger_name = 'json_numbers' AND payload->'data'->'new'->>'id' = '5') s;
+SELECT count(*) AS rows_written FROM json_numbers;
+DROP TABLE json_numbers;
 DROP CAST (nul_maker AS json);
 DROP FUNCTION nul_maker_to_json(nul_maker);
 DROP TYPE nul_maker, gains_json, with_json;

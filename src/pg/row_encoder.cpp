@@ -289,6 +289,86 @@ text *keep_unstorable_escapes(text *json) {
     return cstring_to_text_with_len(out.data, out.len);
 }
 
+// numeric's bounds (PostgreSQL 15, utils/adt/numeric.c), which jsonb's numbers have and json's
+// do not: numeric_in refuses an exponent of INT_MAX/2 or more, and make_result a weight beyond
+// int16 (32767 base-10000 digits: 131072 decimal digits before the point) or a display scale
+// beyond NUMERIC_DSCALE_MAX (16383 digits after it). Ours stay 1000 digits inside them, so a
+// number near a bound is never tried: keeping one numeric could hold costs nothing.
+constexpr int64 kMaxIntegerDigits = 131072 - 1000;
+constexpr int64 kMaxScale = 16383 - 1000;
+constexpr int64 kExponentCap = 1000000000;  // larger exponents count as this one: far beyond
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Whether numeric_in takes the json number at `p` (valid json: -?int(.frac)?([eE][+-]?exp)?);
+// sets *number_end past it. Over-estimates weight and scale (leading zeros are counted), which
+// only sends a few storable numbers the text way.
+bool storable_number(const char *p, const char *end, const char **number_end) {
+    int64 integer_digits = 0, fraction_digits = 0, exponent = 0;
+    if (*p == '-') p++;
+    for (; p < end && is_digit(*p); p++) integer_digits++;
+    if (p < end && *p == '.')
+        for (p++; p < end && is_digit(*p); p++) fraction_digits++;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool negative = p < end && *p == '-';
+        if (p < end && (*p == '-' || *p == '+')) p++;
+        for (; p < end && is_digit(*p); p++)
+            if (exponent < kExponentCap) exponent = exponent * 10 + (*p - '0');
+        if (negative) exponent = -exponent;
+    }
+    *number_end = p;
+    return integer_digits + exponent <= kMaxIntegerDigits &&
+           fraction_digits - exponent <= kMaxScale;
+}
+
+// Past the json string whose content starts at `p` (after its opening quote).
+const char *string_end(const char *p, const char *end) {
+    for (;;) {
+        const char *quote = static_cast<const char *>(memchr(p, '"', end - p));
+        if (quote == nullptr) return end;
+        const char *b = quote;
+        while (b[-1] == '\\') b--;  // the opening quote stops this
+        if ((quote - b) % 2 == 0) return quote + 1;  // not escaped
+        p = quote + 1;
+    }
+}
+
+// `json` (valid json text) with every number numeric cannot hold (1e1000000, 1e-20000, 20000
+// fractional digits) made a json string of its text: 1e1000000 becomes "1e1000000". Returns
+// `json` itself when there is none. One pass outside strings (strings are skipped by memchr),
+// cheap next to jsonb_in, which lexes the same text and parses every number with numeric_in.
+text *keep_unstorable_numbers(text *json) {
+    const char *begin = VARDATA_ANY(json);
+    const char *end = begin + VARSIZE_ANY_EXHDR(json);
+    StringInfoData out;
+    out.data = nullptr;
+    const char *copied = begin;
+    const char *p = begin;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            p = string_end(p + 1, end);
+        } else if (c == '-' || is_digit(c)) {
+            const char *number_end;
+            if (!storable_number(p, end, &number_end)) {
+                if (out.data == nullptr) initStringInfo(&out);
+                appendBinaryStringInfo(&out, copied, static_cast<int>(p - copied));
+                appendStringInfoChar(&out, '"');  // a number's characters need no escaping
+                appendBinaryStringInfo(&out, p, static_cast<int>(number_end - p));
+                appendStringInfoChar(&out, '"');
+                copied = number_end;
+            }
+            p = number_end;
+        } else {
+            p++;  // structure, white space, true/false/null
+        }
+    }
+    if (out.data == nullptr) return json;
+    appendBinaryStringInfo(&out, copied, static_cast<int>(end - copied));
+    return cstring_to_text_with_len(out.data, out.len);
+}
+
 // A kToJsonb value: to_jsonb, except that json text inside is rid of what jsonb refuses first.
 size_t encode_through_to_jsonb(const EncodedColumn &column, Datum value, JsonbValue *out) {
     if (column.composite_count > 0 && column.json_text == JsonText::kNone)
@@ -303,7 +383,7 @@ size_t encode_through_to_jsonb(const EncodedColumn &column, Datum value, JsonbVa
                                         : FunctionCall1(&column.to_json, value));
         size_t length = VARSIZE_ANY_EXHDR(json);
         if (length > kMaxJsonbBytes) return set_omitted(out, length);
-        json = keep_unstorable_escapes(json);
+        json = keep_unstorable_numbers(keep_unstorable_escapes(json));
         if (column.json_text == JsonText::kValue)
             jsonb = DatumGetJsonbP(FunctionCall1(&column.function, PointerGetDatum(json)));
         else
