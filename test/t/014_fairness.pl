@@ -17,18 +17,26 @@ my $recv = start_receiver(quiet => 1);
 my $node = new_eventhooks_node('fairness');
 sub sq { return $node->safe_psql('postgres', $_[0]); }
 
+# The SQL that creates (or, with a true $replace, replaces) event trigger $name on table $table,
+# on INSERT, to the receiver's $path, with $retry_conf.
+sub trigger_sql
+{
+	my ($name, $table, $path, $retry_conf, $replace) = @_;
+	$retry_conf //= '{"timeout_sec": 30}';
+	my $replace_arg = $replace ? ', replace => true' : '';
+	return qq{SELECT eventhooks.create_event_trigger(
+  name => '$name', table_name => '$table', webhook => '@{[ $recv->url($path) ]}',
+  on_insert => '{}', retry_conf => '$retry_conf'$replace_arg);};
+}
+
 sq(q{CREATE EXTENSION pg_eventhooks});
 my $slow_delay_ms = 4000;
 $recv->set_rule('/slow',  delay_ms => $slow_delay_ms);
 $recv->set_rule('/flaky', fail_first => 1, fail_status => 500);
 for my $name (qw(slow healthy flaky))
 {
-	sq(qq{
-CREATE TABLE t_$name (id int);
-SELECT eventhooks.create_event_trigger(
-  name => '$name', table_name => 't_$name', webhook => '@{[ $recv->url("/$name") ]}',
-  on_insert => '{}', retry_conf => '{"num_retries": 3, "interval_sec": 1, "timeout_sec": 30}');
-});
+	sq("CREATE TABLE t_$name (id int);"
+		  . trigger_sql($name, "t_$name", "/$name", '{"num_retries": 3, "interval_sec": 1, "timeout_sec": 30}'));
 }
 ok(defined wait_for_delivery_worker($node, 10), 'delivery worker running');
 
@@ -82,12 +90,7 @@ is(sq(q{SELECT count(*) FROM eventhooks.event_log WHERE NOT delivered}), '0', '(
 sq(q{ALTER SYSTEM SET eventhooks.max_concurrent_deliveries = 3});
 sq(q{SELECT pg_reload_conf()});
 $recv->set_rule('/dup', delay_ms => 1000);
-sq(qq{
-CREATE TABLE t_dup (id int);
-SELECT eventhooks.create_event_trigger(
-  name => 'dup', table_name => 't_dup', webhook => '@{[ $recv->url('/dup') ]}',
-  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
-});
+sq("CREATE TABLE t_dup (id int);" . trigger_sql('dup', 't_dup', '/dup'));
 usleep(300_000);    # the reload reached the worker
 my $late = $node->background_psql('postgres', on_error_stop => 0, timeout => 30);
 $late->set_query_timer_restart;
@@ -111,19 +114,10 @@ is(join(',', map { $dup_seen{$_} } sort keys %dup_seen), '1,1,1,1', '(5) each se
 # (6) Events waiting for their webhook's slot when the trigger is replaced (a new URL, say
 # after a leaked secret) go to the new webhook, not to the old one with the old headers.
 $recv->set_rule('/old', delay_ms => 1500);
-sq(qq{
-CREATE TABLE t_moved (id int);
-SELECT eventhooks.create_event_trigger(
-  name => 'moved', table_name => 't_moved', webhook => '@{[ $recv->url('/old') ]}',
-  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
-});
+sq("CREATE TABLE t_moved (id int);" . trigger_sql('moved', 't_moved', '/old'));
 sq(q{INSERT INTO t_moved SELECT g FROM generate_series(1, 4) g});
 ok($recv->wait_for_count(2, path => '/old', timeout => 5), '(6) two events in flight, two waiting');
-sq(qq{
-SELECT eventhooks.create_event_trigger(
-  name => 'moved', table_name => 't_moved', webhook => '@{[ $recv->url('/new') ]}',
-  on_insert => '{}', retry_conf => '{"timeout_sec": 30}', replace => true);
-});
+sq(trigger_sql('moved', 't_moved', '/new', undef, 1));
 ok($recv->wait_for_count(2, path => '/new', timeout => 10), '(6) the waiting events go to the new webhook');
 usleep(2_000_000);
 is($recv->count(path => '/old'), 2, '(6) the old webhook got only the two that were in flight');
@@ -131,21 +125,14 @@ is($recv->count(path => '/old'), 2, '(6) the old webhook got only the two that w
 # (7) DROP and CREATE EXTENSION in one transaction while a webhook's events wait: the new
 # event_log's events of a trigger of the same name are all delivered.
 $recv->set_rule('/again', delay_ms => 1500);
-sq(qq{
-CREATE TABLE t_again (id int);
-SELECT eventhooks.create_event_trigger(
-  name => 'again', table_name => 't_again', webhook => '@{[ $recv->url('/again') ]}',
-  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
-});
+sq("CREATE TABLE t_again (id int);" . trigger_sql('again', 't_again', '/again'));
 sq(q{INSERT INTO t_again SELECT g FROM generate_series(1, 4) g});
 ok($recv->wait_for_count(2, path => '/again', timeout => 5), '(7) two events in flight, two waiting');
 sq(qq{
 BEGIN;
 DROP EXTENSION pg_eventhooks CASCADE;
 CREATE EXTENSION pg_eventhooks;
-SELECT eventhooks.create_event_trigger(
-  name => 'again', table_name => 't_again', webhook => '@{[ $recv->url('/again2') ]}',
-  on_insert => '{}', retry_conf => '{"timeout_sec": 30}');
+@{[ trigger_sql('again', 't_again', '/again2') ]}
 INSERT INTO t_again SELECT g FROM generate_series(11, 13) g;
 COMMIT;
 });
