@@ -51,7 +51,7 @@ use Scalar::Util qw(weaken);
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(start_receiver event_ids_received new_eventhooks_node poll_sql
-  delivery_worker_pid wait_for_delivery_worker wait_for_log);
+  delivery_worker_pid wait_for_delivery_worker wait_for_log poll_queue_counts);
 
 my $RECEIVER_PY =
   File::Spec->catfile(dirname(abs_path(__FILE__)), '..', 'receiver', 'receiver.py');
@@ -239,6 +239,16 @@ sub poll_sql
 		return $last if time() > $deadline;
 		select(undef, undef, undef, 0.1);
 	}
+}
+
+# poll_queue_counts($node, $expected, $timeout = 5): worker_status's "events_pending/events_due"
+# of the current database, polled until it equals $expected (see poll_sql); returns the last.
+sub poll_queue_counts
+{
+	my ($node, $expected, $timeout) = @_;
+	return poll_sql($node,
+		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
+		  WHERE database_name = current_database()}, $expected, $timeout // 5);
 }
 
 # delivery_worker_pid($node, $dbname = 'postgres'): the pid of the database's delivery worker,

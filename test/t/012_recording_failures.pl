@@ -235,9 +235,7 @@ stays_at(1, '/later', 1, '(c) ... once');
 is($recv->count(path => '/closed'), 1, '(c) the first event was sent once in all');
 
 is(delivery_worker_pid($node) // 'none', $pid, 'the same worker served (a) to (c)');
-is( poll_sql($node,
-		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
-		  WHERE database_name = current_database()}, '0/0', 5),
+is( poll_queue_counts($node, '0/0'),
 	'0/0', 'worker_status: nothing pending in the end');
 
 $node->stop;

@@ -84,9 +84,7 @@ is(poll_sql($node, qq{SELECT delivered || '/' || error || '/' || tries FROM even
 		'true/false/1', 10),
 	'true/false/1', 'an unchanged event is settled by its attempt');
 
-is( poll_sql($node,
-		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
-		  WHERE database_name = current_database()}, '0/0', 5),
+is( poll_queue_counts($node, '0/0'),
 	'0/0', 'worker_status: nothing pending in the end');
 
 $node->stop;

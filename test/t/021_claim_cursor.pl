@@ -454,9 +454,7 @@ is( poll_sql($node,
 		q{SELECT count(*) FROM eventhooks.event_log WHERE NOT delivered OR error OR archived},
 		'0', 10),
 	'0', '(7) every event of the cases above is delivered');
-is( poll_sql($node,
-		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
-		  WHERE database_name = current_database()}, '0/0', 5),
+is( poll_queue_counts($node, '0/0'),
 	'0/0', '(7) worker_status: events_pending 0 once everything is delivered');
 
 make_table_and_trigger('t_status', 'status', '/st', '{"num_retries": 3, "interval_sec": 4}');
@@ -464,9 +462,7 @@ $recv->set_rule('/st', status => 500);
 sq(q{INSERT INTO t_status SELECT g, 'status' FROM generate_series(1, 2) g});
 my @st_ids = all_events('status');
 ok(wait_ids('/st', \@st_ids, 1, 10), '(7) two events answered 500 once');
-is( poll_sql($node,
-		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
-		  WHERE database_name = current_database()}, '2/0', 3),
+is( poll_queue_counts($node, '2/0', 3),
 	'2/0', '(7) worker_status counts the two retry-waiting events as pending, none due');
 is( sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'status'
          AND NOT delivered AND next_retry_at > now()}),
@@ -476,9 +472,7 @@ ok(wait_ids('/st', \@st_ids, 2, 12), '(7) both retried when due');
 is(delivered_state(10, @st_ids), '2/2', '(7) ... and recorded delivered');
 is_deeply(distinct_sorted(event_ids_received($recv, path => '/st')), [ sort @st_ids ],
 	'(7) the receiver got exactly the two event ids');
-is( poll_sql($node,
-		q{SELECT events_pending || '/' || events_due FROM eventhooks.worker_status
-		  WHERE database_name = current_database()}, '0/0', 5),
+is( poll_queue_counts($node, '0/0'),
 	'0/0', '(7) worker_status: events_pending back to 0');
 is(delivery_worker_pid($node) // 'none', $pid, '(7) same worker since the restart of (5)');
 
