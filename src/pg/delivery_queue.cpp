@@ -35,8 +35,8 @@ namespace eventhooks::pg {
 
 namespace {
 
-constexpr int kClaimColumns = 14;
-constexpr int kFromCursorColumn = 13;  // 0-based: the row came from the cursor's arm
+constexpr int kClaimColumns = 15;
+constexpr int kFromCursorColumn = 14;  // 0-based: the row came from the cursor's arm
 
 // The results of a round's attempts, one array per column: no JSON document to parse and
 // take apart again (that was 40% of this statement's time); each request and response is
@@ -87,7 +87,7 @@ const char *const kRecordSql =
     "e.id, e.trigger_name, e.schema_name, e.table_name, e.payload::text, "                     \
     "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.tries, " \
     "t.name IS NOT NULL, t.webhook, t.webhook_from_env, t.headers::text, t.retry_conf::text, " \
-    "e.xmin::text "
+    "e.xmin::text, t.signing::text "
 #define PENDING "NOT e.delivered AND NOT e.error AND NOT e.archived "
 const char *const kClaimSql =
     "SELECT * FROM ("
@@ -803,6 +803,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         e.headers = cell(raw, row, 10);
         e.retry_conf = cell(raw, row, 11);
         e.row_version = cell(raw, row, 12);
+        e.signing = cell(raw, row, 13);
         result.claimed.push_back(std::move(e));
     }
     return result;

@@ -22,6 +22,7 @@ struct ClaimedEvent {
     std::string webhook_from_env;
     std::string headers;     // jsonb text
     std::string retry_conf;  // jsonb text
+    std::string signing;     // jsonb text; empty: unsigned
     // The version of the event's row the claim read (its xmin): the attempt's result settles
     // the event only if the row is still that version (see kRecordSql).
     std::string row_version;

@@ -33,6 +33,7 @@ extern "C" {
 #include "core/background_http_client.hpp"
 #include "core/fair_dispatch.hpp"
 #include "core/request_builder.hpp"
+#include "core/request_signing.hpp"
 #include "core/retry_policy.hpp"
 #include "core/trigger_config.hpp"
 #include "core/url_redaction.hpp"
@@ -121,8 +122,10 @@ std::string response_log(const core::HttpResponse &response) {
 struct TriggerSettings {
     std::string headers_text;
     std::string retry_text;
+    std::string signing_text;
     std::vector<core::HeaderConf> headers;
     core::RetryConf retry;
+    std::optional<core::SigningConf> signing;  // nullopt: unsigned
     std::string problem;  // stored configuration unreadable (hand-edited): every attempt fails
 };
 
@@ -393,15 +396,17 @@ class DeliveryLoop {
     TriggerSettings &settings_for(const ClaimedEvent &event) {
         TriggerSettings &settings = settings_[event.trigger_name];
         if (settings.headers_text == event.headers && settings.retry_text == event.retry_conf &&
-            !settings.headers_text.empty())
+            settings.signing_text == event.signing && !settings.headers_text.empty())
             return settings;
         settings = TriggerSettings{};
         settings.headers_text = event.headers;
         settings.retry_text = event.retry_conf;
+        settings.signing_text = event.signing;
         try {
             settings.headers = core::parse_headers(event.headers.empty() ? "[]" : event.headers);
             settings.retry =
                 core::parse_retry_conf(event.retry_conf.empty() ? "{}" : event.retry_conf);
+            settings.signing = core::parse_signing(event.signing);
         } catch (const std::exception &e) {
             settings.problem = std::string("stored configuration is invalid: ") + e.what();
         }
@@ -419,6 +424,10 @@ class DeliveryLoop {
                                                     getenv_at_send_time, problem);
         core::BuiltHeaders headers =
             core::build_request_headers(settings.headers, event.id, getenv_at_send_time);
+        // Signed at each attempt's send time: a retry carries a fresh timestamp.
+        if (settings.signing)
+            core::add_signature(headers, core::sign_request(*settings.signing, getenv_at_send_time,
+                                                            event.id, std::time(nullptr), body));
         if (problem.empty()) problem = headers.error;
 
         nlohmann::json request_log;
