@@ -114,6 +114,7 @@ SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_in
 SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_insert => '{}', signing => '{"scheme": "hmac-sha256", "secret_from_env": "S", "header": "Bad Header"}');
 SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_insert => '{}', signing => '{"scheme": "standard-webhooks", "secret_from_env": "S", "header": "X-Sig"}');
 SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_insert => '{}', signing => '{"scheme": "standard-webhooks", "secret": "whsec_abc"}');
+SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_insert => '{}', headers => '[{"name": "X-Hub-Signature-256", "value": "forged"}]', signing => '{"scheme": "hmac-sha256", "secret_from_env": "S"}');
 
 -- None of the failed calls above left anything behind.
 SELECT count(*) AS row_triggers FROM pg_trigger WHERE tgname LIKE 'eventhooks_%';

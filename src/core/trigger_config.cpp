@@ -404,4 +404,14 @@ std::optional<SigningConf> parse_signing(const std::string &text) {
     return conf;
 }
 
+void check_headers_against_signing(const std::vector<HeaderConf> &headers,
+                                   const std::optional<SigningConf> &signing) {
+    if (!signing || signing->header.empty()) return;
+    for (size_t i = 0; i < headers.size(); i++) {
+        if (to_lower(headers[i].name) == to_lower(signing->header))
+            fail("headers[" + std::to_string(i) + "].name: " + quote(headers[i].name) +
+                 " is the signing header (signing.header) and cannot be configured");
+    }
+}
+
 }  // namespace eventhooks::core

@@ -84,4 +84,10 @@ struct SigningConf {
 // SPEC §6. "" or "null" → nullopt (unsigned).
 std::optional<SigningConf> parse_signing(const std::string &json);
 
+// A configured header may not carry the signing scheme's header name (hmac-sha256's
+// signing.header): the signature would replace it at send time. Throws
+// `headers[i].name: "X" is the signing header (signing.header) and cannot be configured`.
+void check_headers_against_signing(const std::vector<HeaderConf> &headers,
+                                   const std::optional<SigningConf> &signing);
+
 }  // namespace eventhooks::core

@@ -145,6 +145,7 @@ void validate_create_args(const CreateArgs &args, RefList *columns, RefList *env
     if (args.signing != nullptr) {
         auto signing = core::parse_signing(args.signing);
         if (signing) env_names->add("signing.secret_from_env", signing->secret_from_env);
+        core::check_headers_against_signing(headers, signing);
     }
 }
 

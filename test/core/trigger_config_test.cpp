@@ -471,3 +471,20 @@ TEST(Signing, Errors) {
         signing_error(R"({"scheme": "hmac-sha256", "secret_from_env": "S", "header": "host"})"),
         R"(signing.header: "host" is set by pg_eventhooks and cannot be configured)");
 }
+
+TEST(Signing, ConfiguredHeaderMayNotBeTheSignatureHeader) {
+    auto headers = ec::parse_headers(R"([{"name": "X-Other", "value": "1"},
+                                         {"name": "x-hub-signature-256", "value": "forged"}])");
+    auto hmac = ec::parse_signing(R"({"scheme": "hmac-sha256", "secret_from_env": "S"})");
+    EXPECT_EQ(error_of([&] { ec::check_headers_against_signing(headers, hmac); }),
+              R"(headers[1].name: "x-hub-signature-256" is the signing header (signing.header) )"
+              "and cannot be configured");
+    // Another header name, no signing or standard-webhooks (whose names are reserved anyway).
+    auto custom =
+        ec::parse_signing(R"({"scheme": "hmac-sha256", "secret_from_env": "S", "header": "X-Sig"})");
+    EXPECT_EQ(error_of([&] { ec::check_headers_against_signing(headers, custom); }), "<no error>");
+    EXPECT_EQ(error_of([&] { ec::check_headers_against_signing(headers, std::nullopt); }), "<no error>");
+    auto standard =
+        ec::parse_signing(R"({"scheme": "standard-webhooks", "secret_from_env": "S"})");
+    EXPECT_EQ(error_of([&] { ec::check_headers_against_signing(headers, standard); }), "<no error>");
+}
