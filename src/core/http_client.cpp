@@ -184,14 +184,20 @@ struct CurlCallbacks {
         size_t cap = t->options->max_response_bytes;
         size_t room = body.size() < cap ? cap - body.size() : 0;
         size_t keep = std::min(n, room);
-        if (keep < n) t->response.body_truncated = true;
         try {
             body.append(data, keep);
         } catch (...) {
             return 0;  // out of memory: let curl fail the transfer (CURLE_WRITE_ERROR)
         }
-        // Report everything as consumed: the excess is discarded on purpose, not an error.
-        return n;
+        if (keep == n) return n;
+        // Past the cap. The status, the headers and max_response_bytes of body are all that is
+        // kept, so stop reading now instead of draining the rest: a 100 MB or endless body
+        // would cost its whole transfer, and one trickling in would hold the slot until the
+        // timeout and turn a known answer into a timeout. The short count makes curl end the
+        // transfer (CURLE_WRITE_ERROR) and close the connection, whose unread rest makes it
+        // unusable; finish() counts the response as received, truncated.
+        t->response.body_truncated = true;
+        return 0;
     }
 
     static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) noexcept {
@@ -512,7 +518,10 @@ void HttpClient::finish(Transfer *t, int code_int) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     std::string detail = t->errbuf;
-    if (code == CURLE_OK && status > 0) {
+    // on_body stopped the transfer at the cap (body_truncated is set only then): the answer is
+    // known, the rest was discarded on purpose.
+    bool stopped_at_cap = code == CURLE_WRITE_ERROR && r.body_truncated;
+    if ((code == CURLE_OK || stopped_at_cap) && status > 0) {
         r.got_response = true;
         r.status = status;
     } else {
@@ -522,6 +531,12 @@ void HttpClient::finish(Transfer *t, int code_int) {
         auto with_detail = [&](std::string words) {
             if (!detail.empty()) words += ": " + detail;
             return words;
+        };
+        // Whether the request went out: curl reuses some error codes for broken answers.
+        auto request_sent = [&] {
+            long bytes = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &bytes);
+            return bytes > 0;
         };
         if (!t->denied_address.empty()) {
             r.error = "destination not allowed: " + t->denied_address;
@@ -567,6 +582,14 @@ void HttpClient::finish(Transfer *t, int code_int) {
                     r.error = "connection closed by server";
                     break;
                 case CURLE_RECV_ERROR:
+                    // curl also ends a header section that never ends (over its size limit)
+                    // with a receive error; that is the server's answer being broken, not a
+                    // closed connection. No error code tells it apart, only the message.
+                    if (contains_nocase(detail, "too large") ||
+                        contains_nocase(detail, "too long")) {
+                        r.error = with_detail("invalid HTTP response");
+                        break;
+                    }
                     r.error = "connection closed by server";
                     if (!detail.empty()) r.error += " (" + detail + ")";
                     break;
@@ -576,16 +599,33 @@ void HttpClient::finish(Transfer *t, int code_int) {
                 case CURLE_PARTIAL_FILE:
                     r.error = "connection closed by server before the response was complete";
                     break;
+                case CURLE_OUT_OF_MEMORY: {
+                    // This libcurl (7.88) also ends a response header line that never ends
+                    // (over its 100 kB line limit) with "out of memory"; once the request went
+                    // out, that is by far the likelier cause.
+                    r.error =
+                        request_sent()
+                            ? "invalid HTTP response: a header line too long (or out of memory)"
+                            : with_detail("out of memory");
+                    break;
+                }
                 case CURLE_WEIRD_SERVER_REPLY:
                     r.error = with_detail("invalid HTTP response");
                     break;
                 case CURLE_URL_MALFORMAT:
                     r.error = with_detail("invalid URL \"" + t->url + "\"");
                     break;
-                case CURLE_UNSUPPORTED_PROTOCOL:
+                case CURLE_UNSUPPORTED_PROTOCOL: {
+                    // curl reports a reply without a valid status line as HTTP/0.9, which it
+                    // refuses with this code too; a request that went out had a good scheme.
+                    if (request_sent()) {
+                        r.error = "invalid HTTP response: no HTTP status line";
+                        break;
+                    }
                     r.error =
                         "unsupported protocol in URL \"" + t->url + "\" (only http and https)";
                     break;
+                }
                 default: {
                     std::string words = curl_easy_strerror(code);
                     if (!detail.empty() && detail != words) words += ": " + detail;

@@ -32,11 +32,13 @@ struct HttpResponse {
     uint64_t tag = 0;
     // True when a complete HTTP response (any status) was received. A response that started
     // (status line seen) but broke off before its end counts as a transport error: the
-    // receiver's answer is unknown, and at-least-once delivery prefers a retry.
+    // receiver's answer is unknown, and at-least-once delivery prefers a retry. A body longer
+    // than max_response_bytes is the exception: the client stops reading at the cap (closing
+    // that connection) and the response counts as received, with body_truncated.
     bool got_response = false;
     long status = 0;                         // HTTP status, 0 when !got_response
     std::string body;                        // capped at max_response_bytes
-    bool body_truncated = false;             // the rest was discarded (not an error)
+    bool body_truncated = false;             // the rest was not read (not an error)
     std::optional<std::string> retry_after;  // raw Retry-After value of the final response
     std::string error;                       // when !got_response: transport error in plain words
     double elapsed_ms = 0;                   // from submit() to completion
