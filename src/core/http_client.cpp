@@ -36,6 +36,10 @@ using Clock = std::chrono::steady_clock;
 // unreachable host fails fast instead of eating the whole budget.
 constexpr long kMaxConnectTimeoutMs = 10000;
 constexpr int kMaxEventsPerWait = 256;
+// Past max_response_bytes, up to this much more body is read and thrown away, so that a response
+// a little over the cap (or any body, with a cap of 0) leaves its connection reusable. Beyond
+// it the client stops reading (see on_body).
+constexpr size_t kDiscardBeforeClose = 65536;
 
 // curl_global_init is not thread-safe and must run once per process; a function-local static
 // gives us a thread-safe "once" without locks of our own.
@@ -123,6 +127,7 @@ struct HttpClient::Transfer {
     bool header_list_valid = false;
 
     HttpResponse response;
+    size_t discarded = 0;        // body bytes past max_response_bytes, read and thrown away
     std::string denied_address;  // set by the opensocket callback when allow_address said no
     Clock::time_point started;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -190,14 +195,15 @@ struct CurlCallbacks {
             return 0;  // out of memory: let curl fail the transfer (CURLE_WRITE_ERROR)
         }
         if (keep == n) return n;
-        // Past the cap. The status, the headers and max_response_bytes of body are all that is
-        // kept, so stop reading now instead of draining the rest: a 100 MB or endless body
-        // would cost its whole transfer, and one trickling in would hold the slot until the
-        // timeout and turn a known answer into a timeout. The short count makes curl end the
-        // transfer (CURLE_WRITE_ERROR) and close the connection, whose unread rest makes it
-        // unusable; finish() counts the response as received, truncated.
+        // Past the cap: the status, the headers and max_response_bytes of body are all that is
+        // kept, and the answer is known (finish() counts it as received, truncated). A little
+        // more is read and dropped so that the connection stays reusable if the body ends soon;
+        // beyond that the client stops reading instead of draining a 100 MB or endless body,
+        // or waiting while one trickles in. The short count makes curl end the transfer
+        // (CURLE_WRITE_ERROR) and close the connection.
         t->response.body_truncated = true;
-        return 0;
+        t->discarded += n - keep;
+        return t->discarded <= kDiscardBeforeClose ? n : 0;
     }
 
     static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) noexcept {
@@ -411,6 +417,7 @@ void HttpClient::submit(HttpRequest request) {
     }
     t->response = HttpResponse{};
     t->response.tag = request.tag;
+    t->discarded = 0;
     t->denied_address.clear();
     t->errbuf[0] = '\0';
 
@@ -518,10 +525,10 @@ void HttpClient::finish(Transfer *t, int code_int) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     std::string detail = t->errbuf;
-    // on_body stopped the transfer at the cap (body_truncated is set only then): the answer is
-    // known, the rest was discarded on purpose.
-    bool stopped_at_cap = code == CURLE_WRITE_ERROR && r.body_truncated;
-    if ((code == CURLE_OK || stopped_at_cap) && status > 0) {
+    // Once the body reached the cap (body_truncated) the answer is known: whatever ended the
+    // transfer after that (on_body stopping it, the server closing, the timeout while the rest
+    // was being dropped) concerns only the discarded rest.
+    if ((code == CURLE_OK || r.body_truncated) && status > 0) {
         r.got_response = true;
         r.status = status;
     } else {

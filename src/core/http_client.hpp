@@ -33,8 +33,10 @@ struct HttpResponse {
     // True when a complete HTTP response (any status) was received. A response that started
     // (status line seen) but broke off before its end counts as a transport error: the
     // receiver's answer is unknown, and at-least-once delivery prefers a retry. A body longer
-    // than max_response_bytes is the exception: the client stops reading at the cap (closing
-    // that connection) and the response counts as received, with body_truncated.
+    // than max_response_bytes is the exception: the answer is known once the cap is reached, so
+    // the response counts as received, with body_truncated, however the rest ends. The client
+    // reads at most 64 kB of that rest (keeping a connection reusable when the body ends soon),
+    // then stops reading and closes the connection instead of draining a huge or endless body.
     bool got_response = false;
     long status = 0;                         // HTTP status, 0 when !got_response
     std::string body;                        // capped at max_response_bytes

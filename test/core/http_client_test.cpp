@@ -197,6 +197,7 @@ TEST(HttpClient, ResponseBodyCapped) {
     LoopbackServer server([&](const RecordedRequest &req) {
         Reply r;
         if (req.target == "/big") r.body = big;
+        if (req.target == "/medium") r.body = big.substr(0, 20000);
         if (req.target == "/exact") r.body = big.substr(0, 1000);
         return r;
     });
@@ -204,12 +205,12 @@ TEST(HttpClient, ResponseBodyCapped) {
     o.max_response_bytes = 1000;
     HttpClient client(o);
 
-    HttpResponse a = run_one(client, post(server.url("/big")));
-    EXPECT_TRUE(a.got_response) << a.error;
-    EXPECT_EQ(a.status, 200);
-    EXPECT_EQ(a.body, big.substr(0, 1000));
-    EXPECT_TRUE(a.body_truncated);
-    EXPECT_TRUE(a.error.empty());
+    // A little over the cap: the rest is read and dropped, the connection stays in use.
+    HttpResponse m = run_one(client, post(server.url("/medium")));
+    EXPECT_TRUE(m.got_response) << m.error;
+    EXPECT_EQ(m.status, 200);
+    EXPECT_EQ(m.body, big.substr(0, 1000));
+    EXPECT_TRUE(m.body_truncated);
 
     HttpResponse b = run_one(client, post(server.url("/exact")));
     EXPECT_EQ(b.body, big.substr(0, 1000));
@@ -218,10 +219,37 @@ TEST(HttpClient, ResponseBodyCapped) {
     HttpResponse c = run_one(client, post(server.url("/small")));
     EXPECT_EQ(c.body, "ok");
     EXPECT_FALSE(c.body_truncated);
+    EXPECT_EQ(server.accepted(), 1);
 
-    // The rest of /big was not read (the client stopped at the cap), so its connection was
-    // closed rather than reused; /exact and /small share the next one.
+    // Far over it (more than 64 kB past the cap): the client stops reading and closes that
+    // connection, so the next request opens a new one.
+    HttpResponse a = run_one(client, post(server.url("/big")));
+    EXPECT_TRUE(a.got_response) << a.error;
+    EXPECT_EQ(a.status, 200);
+    EXPECT_EQ(a.body, big.substr(0, 1000));
+    EXPECT_TRUE(a.body_truncated);
+    EXPECT_TRUE(a.error.empty());
+    EXPECT_EQ(run_one(client, post(server.url("/small"))).status, 200);
     EXPECT_EQ(server.accepted(), 2);
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 5u);
+    EXPECT_EQ(reqs[3].connection, 1);
+    EXPECT_EQ(reqs[4].connection, 2);
+}
+
+// http_response_max_bytes = 0 keeps no body; small answers still leave keep-alive working.
+TEST(HttpClient, ZeroCapKeepsConnectionsReusable) {
+    LoopbackServer server;
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 0;
+    HttpClient client(o);
+    for (int i = 0; i < 5; ++i) {
+        HttpResponse r = run_one(client, post(server.url()));
+        EXPECT_EQ(r.status, 200) << r.error;
+        EXPECT_EQ(r.body, "");
+        EXPECT_TRUE(r.body_truncated);
+    }
+    EXPECT_EQ(server.accepted(), 1);
 }
 
 TEST(HttpClient, TimeoutErrorText) {
@@ -694,6 +722,35 @@ TEST(HttpClientHostile, EndlessChunkedBodyEndsAtTheCap) {
     EXPECT_EQ(r.body, std::string(5000, 'c'));
     EXPECT_TRUE(r.body_truncated);
     EXPECT_LT(r.elapsed_ms, 1500.0);
+}
+
+// Once the cap is reached the answer is known: a server that then closes mid-body (or a
+// timeout while the rest is dropped) does not turn it into a transport error.
+TEST(HttpClientHostile, CloseAfterTheCapIsStillTheAnswer) {
+    RawServer server([](RawServer &s, int fd) {
+        s.send_all(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\n\r\n" +
+                           std::string(3000, 'e'));
+    });
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 1000;
+    HttpClient client(o);
+    HttpResponse r = run_one(client, post(server.url(), 1));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.body, std::string(1000, 'e'));
+    EXPECT_TRUE(r.body_truncated);
+
+    RawServer stalls([](RawServer &s, int fd) {
+        if (s.send_all(
+                fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(3000, 'e')))
+            s.pause(fd, 3000);
+    });
+    HttpRequest req = post(stalls.url(), 2);
+    req.timeout_ms = 500;
+    HttpResponse t = run_one(client, req);
+    EXPECT_TRUE(t.got_response) << t.error;
+    EXPECT_EQ(t.status, 200);
+    EXPECT_TRUE(t.body_truncated);
 }
 
 // A body that breaks off before the cap is still a transport error (the answer is unknown).
