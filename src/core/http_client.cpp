@@ -36,6 +36,10 @@ using Clock = std::chrono::steady_clock;
 // unreachable host fails fast instead of eating the whole budget.
 constexpr long kMaxConnectTimeoutMs = 10000;
 constexpr int kMaxEventsPerWait = 256;
+// Past max_response_bytes, up to this much more body is read and thrown away, so that a response
+// a little over the cap (or any body, with a cap of 0) leaves its connection reusable. Beyond
+// it the client stops reading (see on_body).
+constexpr size_t kDiscardBeforeClose = 65536;
 
 // curl_global_init is not thread-safe and must run once per process; a function-local static
 // gives us a thread-safe "once" without locks of our own.
@@ -123,6 +127,7 @@ struct HttpClient::Transfer {
     bool header_list_valid = false;
 
     HttpResponse response;
+    size_t discarded = 0;        // body bytes past max_response_bytes, read and thrown away
     std::string denied_address;  // set by the opensocket callback when allow_address said no
     Clock::time_point started;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -184,14 +189,21 @@ struct CurlCallbacks {
         size_t cap = t->options->max_response_bytes;
         size_t room = body.size() < cap ? cap - body.size() : 0;
         size_t keep = std::min(n, room);
-        if (keep < n) t->response.body_truncated = true;
         try {
             body.append(data, keep);
         } catch (...) {
             return 0;  // out of memory: let curl fail the transfer (CURLE_WRITE_ERROR)
         }
-        // Report everything as consumed: the excess is discarded on purpose, not an error.
-        return n;
+        if (keep == n) return n;
+        // Past the cap: the status, the headers and max_response_bytes of body are all that is
+        // kept, and the answer is known (finish() counts it as received, truncated). A little
+        // more is read and dropped so that the connection stays reusable if the body ends soon;
+        // beyond that the client stops reading instead of draining a 100 MB or endless body,
+        // or waiting while one trickles in. The short count makes curl end the transfer
+        // (CURLE_WRITE_ERROR) and close the connection.
+        t->response.body_truncated = true;
+        t->discarded += n - keep;
+        return t->discarded <= kDiscardBeforeClose ? n : 0;
     }
 
     static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) noexcept {
@@ -405,6 +417,7 @@ void HttpClient::submit(HttpRequest request) {
     }
     t->response = HttpResponse{};
     t->response.tag = request.tag;
+    t->discarded = 0;
     t->denied_address.clear();
     t->errbuf[0] = '\0';
 
@@ -512,7 +525,10 @@ void HttpClient::finish(Transfer *t, int code_int) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     std::string detail = t->errbuf;
-    if (code == CURLE_OK && status > 0) {
+    // Once the body reached the cap (body_truncated) the answer is known: whatever ended the
+    // transfer after that (on_body stopping it, the server closing, the timeout while the rest
+    // was being dropped) concerns only the discarded rest.
+    if ((code == CURLE_OK || r.body_truncated) && status > 0) {
         r.got_response = true;
         r.status = status;
     } else {
@@ -522,6 +538,12 @@ void HttpClient::finish(Transfer *t, int code_int) {
         auto with_detail = [&](std::string words) {
             if (!detail.empty()) words += ": " + detail;
             return words;
+        };
+        // Whether the request went out: curl reuses some error codes for broken answers.
+        auto request_sent = [&] {
+            long bytes = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &bytes);
+            return bytes > 0;
         };
         if (!t->denied_address.empty()) {
             r.error = "destination not allowed: " + t->denied_address;
@@ -567,6 +589,14 @@ void HttpClient::finish(Transfer *t, int code_int) {
                     r.error = "connection closed by server";
                     break;
                 case CURLE_RECV_ERROR:
+                    // curl also ends a header section that never ends (over its size limit)
+                    // with a receive error; that is the server's answer being broken, not a
+                    // closed connection. No error code tells it apart, only the message.
+                    if (contains_nocase(detail, "too large") ||
+                        contains_nocase(detail, "too long")) {
+                        r.error = with_detail("invalid HTTP response");
+                        break;
+                    }
                     r.error = "connection closed by server";
                     if (!detail.empty()) r.error += " (" + detail + ")";
                     break;
@@ -576,16 +606,33 @@ void HttpClient::finish(Transfer *t, int code_int) {
                 case CURLE_PARTIAL_FILE:
                     r.error = "connection closed by server before the response was complete";
                     break;
+                case CURLE_OUT_OF_MEMORY: {
+                    // This libcurl (7.88) also ends a response header line that never ends
+                    // (over its 100 kB line limit) with "out of memory"; once the request went
+                    // out, that is by far the likelier cause.
+                    r.error =
+                        request_sent()
+                            ? "invalid HTTP response: a header line too long (or out of memory)"
+                            : with_detail("out of memory");
+                    break;
+                }
                 case CURLE_WEIRD_SERVER_REPLY:
                     r.error = with_detail("invalid HTTP response");
                     break;
                 case CURLE_URL_MALFORMAT:
                     r.error = with_detail("invalid URL \"" + t->url + "\"");
                     break;
-                case CURLE_UNSUPPORTED_PROTOCOL:
+                case CURLE_UNSUPPORTED_PROTOCOL: {
+                    // curl reports a reply without a valid status line as HTTP/0.9, which it
+                    // refuses with this code too; a request that went out had a good scheme.
+                    if (request_sent()) {
+                        r.error = "invalid HTTP response: no HTTP status line";
+                        break;
+                    }
                     r.error =
                         "unsupported protocol in URL \"" + t->url + "\" (only http and https)";
                     break;
+                }
                 default: {
                     std::string words = curl_easy_strerror(code);
                     if (!detail.empty() && detail != words) words += ": " + detail;

@@ -32,11 +32,15 @@ struct HttpResponse {
     uint64_t tag = 0;
     // True when a complete HTTP response (any status) was received. A response that started
     // (status line seen) but broke off before its end counts as a transport error: the
-    // receiver's answer is unknown, and at-least-once delivery prefers a retry.
+    // receiver's answer is unknown, and at-least-once delivery prefers a retry. A body longer
+    // than max_response_bytes is the exception: the answer is known once the cap is reached, so
+    // the response counts as received, with body_truncated, however the rest ends. The client
+    // reads at most 64 kB of that rest (keeping a connection reusable when the body ends soon),
+    // then stops reading and closes the connection instead of draining a huge or endless body.
     bool got_response = false;
     long status = 0;                         // HTTP status, 0 when !got_response
     std::string body;                        // capped at max_response_bytes
-    bool body_truncated = false;             // the rest was discarded (not an error)
+    bool body_truncated = false;             // the rest was not read (not an error)
     std::optional<std::string> retry_after;  // raw Retry-After value of the final response
     std::string error;                       // when !got_response: transport error in plain words
     double elapsed_ms = 0;                   // from submit() to completion

@@ -101,18 +101,23 @@ void release_slot(int, Datum) {
 
 const char *getenv_at_send_time(const char *name) { return std::getenv(name); }
 
+// The response part of an invocation-log row. What the receiver sent is kept as close to its
+// bytes as jsonb allows: jsonb cannot hold \u0000, so NULs become spaces, and bytes that are
+// not UTF-8 become U+FFFD (the dump's replace handler); otherwise the row could not be stored.
 std::string response_log(const core::HttpResponse &response) {
+    auto without_nul = [](std::string text) {
+        for (char &c : text)
+            if (c == '\0') c = ' ';
+        return text;
+    };
     nlohmann::json log;
     if (response.got_response) {
-        std::string body = response.body;
-        for (char &c : body)
-            if (c == '\0') c = ' ';  // jsonb cannot hold \u0000
         log["status"] = response.status;
-        log["body"] = std::move(body);
+        log["body"] = without_nul(response.body);
         log["body_truncated"] = response.body_truncated;
-        if (response.retry_after) log["retry_after"] = *response.retry_after;
+        if (response.retry_after) log["retry_after"] = without_nul(*response.retry_after);
     } else {
-        log["error"] = response.error;
+        log["error"] = without_nul(response.error);
     }
     log["elapsed_ms"] = response.elapsed_ms;
     return log.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

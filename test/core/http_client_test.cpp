@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -194,6 +197,7 @@ TEST(HttpClient, ResponseBodyCapped) {
     LoopbackServer server([&](const RecordedRequest &req) {
         Reply r;
         if (req.target == "/big") r.body = big;
+        if (req.target == "/medium") r.body = big.substr(0, 20000);
         if (req.target == "/exact") r.body = big.substr(0, 1000);
         return r;
     });
@@ -201,12 +205,12 @@ TEST(HttpClient, ResponseBodyCapped) {
     o.max_response_bytes = 1000;
     HttpClient client(o);
 
-    HttpResponse a = run_one(client, post(server.url("/big")));
-    EXPECT_TRUE(a.got_response) << a.error;
-    EXPECT_EQ(a.status, 200);
-    EXPECT_EQ(a.body, big.substr(0, 1000));
-    EXPECT_TRUE(a.body_truncated);
-    EXPECT_TRUE(a.error.empty());
+    // A little over the cap: the rest is read and dropped, the connection stays in use.
+    HttpResponse m = run_one(client, post(server.url("/medium")));
+    EXPECT_TRUE(m.got_response) << m.error;
+    EXPECT_EQ(m.status, 200);
+    EXPECT_EQ(m.body, big.substr(0, 1000));
+    EXPECT_TRUE(m.body_truncated);
 
     HttpResponse b = run_one(client, post(server.url("/exact")));
     EXPECT_EQ(b.body, big.substr(0, 1000));
@@ -215,8 +219,36 @@ TEST(HttpClient, ResponseBodyCapped) {
     HttpResponse c = run_one(client, post(server.url("/small")));
     EXPECT_EQ(c.body, "ok");
     EXPECT_FALSE(c.body_truncated);
+    EXPECT_EQ(server.accepted(), 1);
 
-    // The discarded rest was still read off the wire: the connection stayed usable.
+    // Far over it (more than 64 kB past the cap): the client stops reading and closes that
+    // connection, so the next request opens a new one.
+    HttpResponse a = run_one(client, post(server.url("/big")));
+    EXPECT_TRUE(a.got_response) << a.error;
+    EXPECT_EQ(a.status, 200);
+    EXPECT_EQ(a.body, big.substr(0, 1000));
+    EXPECT_TRUE(a.body_truncated);
+    EXPECT_TRUE(a.error.empty());
+    EXPECT_EQ(run_one(client, post(server.url("/small"))).status, 200);
+    EXPECT_EQ(server.accepted(), 2);
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 5u);
+    EXPECT_EQ(reqs[3].connection, 1);
+    EXPECT_EQ(reqs[4].connection, 2);
+}
+
+// http_response_max_bytes = 0 keeps no body; small answers still leave keep-alive working.
+TEST(HttpClient, ZeroCapKeepsConnectionsReusable) {
+    LoopbackServer server;
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 0;
+    HttpClient client(o);
+    for (int i = 0; i < 5; ++i) {
+        HttpResponse r = run_one(client, post(server.url()));
+        EXPECT_EQ(r.status, 200) << r.error;
+        EXPECT_EQ(r.body, "");
+        EXPECT_TRUE(r.body_truncated);
+    }
     EXPECT_EQ(server.accepted(), 1);
 }
 
@@ -494,6 +526,356 @@ TEST(HttpClient, ManyRequestsWithHundredInFlight) {
     EXPECT_EQ(done, total);
     EXPECT_EQ(ok, total);
     EXPECT_LE(server.accepted(), static_cast<int>(window));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and broken receivers (issue 17). LoopbackServer only sends well-formed replies; these
+// need bytes no sane server sends, so RawServer hands the accepted socket to a script.
+// ---------------------------------------------------------------------------------------------
+
+// Accepts connections on 127.0.0.1 one at a time, reads one request (head and Content-Length
+// body), then runs `script` on the socket and closes it. Every send is bounded: it gives up
+// when the client goes away or the server is being destroyed, so no script can hang a test.
+class RawServer {
+  public:
+    using Script = std::function<void(RawServer &, int fd)>;
+
+    explicit RawServer(Script script) : script_(std::move(script)) {
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), len) != 0 ||
+            listen(listen_fd_, 16) != 0) {
+            throw std::runtime_error("RawServer: bind/listen failed");
+        }
+        getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~RawServer() {
+        stop_ = true;
+        thread_.join();
+        close(listen_fd_);
+    }
+    RawServer(const RawServer &) = delete;
+    RawServer &operator=(const RawServer &) = delete;
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+    size_t bytes_sent() const { return sent_.load(); }
+    int accepted() const { return accepted_.load(); }
+
+    // Sends all of `data`; false once the client is gone or the server stops.
+    bool send_all(int fd, const std::string &data) {
+        size_t off = 0;
+        while (off < data.size()) {
+            if (stop_) return false;
+            pollfd p{fd, POLLOUT, 0};
+            if (poll(&p, 1, 20) <= 0) continue;
+            ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n <= 0) return false;
+            off += static_cast<size_t>(n);
+            sent_ += static_cast<size_t>(n);
+        }
+        return true;
+    }
+    // Waits `ms`; false early if the server stops or the client hangs up.
+    bool pause(int fd, int ms) {
+        auto end = Clock::now() + milliseconds(ms);
+        while (!stop_ && Clock::now() < end) {
+            pollfd p{fd, POLLRDHUP, 0};
+            if (poll(&p, 1, 5) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
+        }
+        return !stop_;
+    }
+
+  private:
+    void serve() {
+        while (!stop_) {
+            pollfd p{listen_fd_, POLLIN, 0};
+            if (poll(&p, 1, 20) <= 0) continue;
+            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) continue;
+            ++accepted_;
+            if (read_request(fd)) script_(*this, fd);
+            close(fd);
+        }
+    }
+    bool read_request(int fd) {
+        std::string buf;
+        char chunk[4096];
+        auto deadline = Clock::now() + milliseconds(3000);
+        while (!stop_ && Clock::now() < deadline) {
+            size_t head_end = buf.find("\r\n\r\n");
+            if (head_end != std::string::npos) {
+                size_t cl = 0;
+                auto pos = buf.find("Content-Length: ");
+                if (pos != std::string::npos && pos < head_end)
+                    cl = std::stoul(buf.substr(pos + 16));
+                if (buf.size() >= head_end + 4 + cl) return true;
+            }
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 20) <= 0) continue;
+            ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+            if (n <= 0) return false;
+            buf.append(chunk, static_cast<size_t>(n));
+        }
+        return false;
+    }
+
+    Script script_;
+    int listen_fd_ = -1;
+    uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<size_t> sent_{0};
+    std::atomic<int> accepted_{0};
+    std::thread thread_;
+};
+
+constexpr size_t kHundredMB = size_t{100} * 1024 * 1024;
+
+// Announces a 100 MB body and sends it in 64 KiB pieces, `gap_ms` apart, for as long as the
+// client reads.
+RawServer::Script huge_body(int gap_ms, const std::string &status_and_headers) {
+    return [=](RawServer &s, int fd) {
+        std::string piece(65536, 'z');
+        if (!s.send_all(fd, status_and_headers + "Content-Length: " + std::to_string(kHundredMB) +
+                                "\r\n\r\n"))
+            return;
+        for (size_t sent = 0; sent < kHundredMB; sent += piece.size()) {
+            if (!s.send_all(fd, piece)) return;
+            if (gap_ms > 0 && !s.pause(fd, gap_ms)) return;
+        }
+    };
+}
+
+// A 100 MB answer trickling in: once max_response_bytes are kept and the status is known, the
+// client stops reading and the response counts as received (truncated). It must not wait for
+// the rest, nor for the timeout, which would turn a known answer into a transport error.
+TEST(HttpClientHostile, SlowHugeBodyEndsAtTheCapNotAtTheTimeout) {
+    RawServer server(huge_body(50, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n"));
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 100000;
+    HttpClient client(o);
+    HttpRequest req = post(server.url(), 1);
+    req.timeout_ms = 4000;
+    HttpResponse r = run_one(client, req, milliseconds(6000));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.body, std::string(100000, 'z'));
+    EXPECT_TRUE(r.body_truncated);
+    EXPECT_TRUE(r.error.empty()) << r.error;
+    ASSERT_TRUE(r.retry_after.has_value());
+    EXPECT_EQ(*r.retry_after, "7");
+    // Two 64 KiB pieces reach the cap: ~50 ms, far from the 4 s timeout.
+    EXPECT_LT(r.elapsed_ms, 1500.0);
+    EXPECT_EQ(client.in_flight(), 0u);
+}
+
+// The same as fast as loopback goes: the client stops reading at the cap instead of draining
+// 100 MB, and closes that connection (it is not reusable with the rest unread).
+TEST(HttpClientHostile, FastHugeBodyIsNotReadToTheEnd) {
+    RawServer server(huge_body(0, "HTTP/1.1 200 OK\r\n"));
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 65536;
+    HttpClient client(o);
+    HttpResponse r = run_one(client, post(server.url(), 1), milliseconds(6000));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), 65536u);
+    EXPECT_TRUE(r.body_truncated);
+    // What the server got out before the client hung up: socket buffers, a few MB at most.
+    auto deadline = Clock::now() + milliseconds(3000);
+    size_t before = server.bytes_sent();
+    for (;;) {  // the server notices the hang-up on its next send
+        std::this_thread::sleep_for(milliseconds(50));
+        size_t now = server.bytes_sent();
+        if (now == before || Clock::now() > deadline) break;
+        before = now;
+    }
+    EXPECT_LT(server.bytes_sent(), kHundredMB / 4) << "the client read on after the cap";
+    // The next request opens a new connection: the aborted one was not put back for reuse.
+    HttpResponse again = run_one(client, post(server.url(), 2), milliseconds(6000));
+    EXPECT_EQ(again.status, 200) << again.error;
+    EXPECT_EQ(server.accepted(), 2);
+}
+
+// Chunked bodies have no announced length: the cap ends them just the same.
+TEST(HttpClientHostile, EndlessChunkedBodyEndsAtTheCap) {
+    RawServer server([](RawServer &s, int fd) {
+        if (!s.send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
+        std::string chunk = "400\r\n" + std::string(1024, 'c') + "\r\n";
+        for (int i = 0; i < 200000; ++i) {
+            if (!s.send_all(fd, chunk) || !s.pause(fd, 1)) return;
+        }
+    });
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 5000;
+    HttpClient client(o);
+    HttpRequest req = post(server.url(), 1);
+    req.timeout_ms = 4000;
+    HttpResponse r = run_one(client, req, milliseconds(6000));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, std::string(5000, 'c'));
+    EXPECT_TRUE(r.body_truncated);
+    EXPECT_LT(r.elapsed_ms, 1500.0);
+}
+
+// Once the cap is reached the answer is known: a server that then closes mid-body (or a
+// timeout while the rest is dropped) does not turn it into a transport error.
+TEST(HttpClientHostile, CloseAfterTheCapIsStillTheAnswer) {
+    RawServer server([](RawServer &s, int fd) {
+        s.send_all(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\n\r\n" +
+                           std::string(3000, 'e'));
+    });
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 1000;
+    HttpClient client(o);
+    HttpResponse r = run_one(client, post(server.url(), 1));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.body, std::string(1000, 'e'));
+    EXPECT_TRUE(r.body_truncated);
+
+    RawServer stalls([](RawServer &s, int fd) {
+        if (s.send_all(
+                fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(3000, 'e')))
+            s.pause(fd, 3000);
+    });
+    HttpRequest req = post(stalls.url(), 2);
+    req.timeout_ms = 500;
+    HttpResponse t = run_one(client, req);
+    EXPECT_TRUE(t.got_response) << t.error;
+    EXPECT_EQ(t.status, 200);
+    EXPECT_TRUE(t.body_truncated);
+}
+
+// A body that breaks off before the cap is still a transport error (the answer is unknown).
+TEST(HttpClientHostile, CloseMidBodyBelowTheCapIsATransportError) {
+    RawServer server([](RawServer &s, int fd) {
+        s.send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
+    });
+    HttpClient client(opts());
+    HttpResponse r = run_one(client, post(server.url(), 1));
+    EXPECT_FALSE(r.got_response);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.error,
+              "connection closed by server before the response was complete (response "
+              "incomplete after HTTP status 200)");
+}
+
+TEST(HttpClientHostile, GarbageStatusLineIsAnInvalidResponse) {
+    for (std::string garbage :
+         {std::string("HELLO THERE\r\n\r\n"), std::string("HTTP/1.1 abc OK\r\n\r\n"),
+          std::string("\x01\x02\xff\xfe\0garbage", 12)}) {
+        RawServer server([&](RawServer &s, int fd) { s.send_all(fd, garbage); });
+        HttpClient client(opts());
+        HttpResponse r = run_one(client, post(server.url(), 1));
+        EXPECT_FALSE(r.got_response);
+        EXPECT_EQ(r.status, 0);
+        EXPECT_EQ(r.error.rfind("invalid HTTP response", 0), 0u) << r.error;
+        EXPECT_EQ(r.error.find('\0'), std::string::npos);
+    }
+}
+
+// Headers that never end, sent fast: curl's limit on the header section ends them.
+TEST(HttpClientHostile, EndlessFastHeadersHitCurlsLimit) {
+    RawServer server([](RawServer &s, int fd) {
+        if (!s.send_all(fd, "HTTP/1.1 200 OK\r\n")) return;
+        for (int i = 0; i < 1000000; ++i) {
+            if (!s.send_all(
+                    fd, "X-Filler-" + std::to_string(i) + ": " + std::string(100, 'h') + "\r\n"))
+                return;
+        }
+    });
+    HttpClient client(opts());
+    HttpRequest req = post(server.url(), 1);
+    req.timeout_ms = 4000;
+    HttpResponse r = run_one(client, req, milliseconds(6000));
+    EXPECT_FALSE(r.got_response);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_LT(r.elapsed_ms, 3000.0) << r.error;
+    EXPECT_LT(server.bytes_sent(), size_t{16} * 1024 * 1024);
+    EXPECT_EQ(r.error.rfind("invalid HTTP response: ", 0), 0u) << r.error;
+    EXPECT_NE(r.error.find("headers"), std::string::npos) << r.error;
+}
+
+// One header line (or the status line) that never ends: curl's limit on a line ends it.
+TEST(HttpClientHostile, EndlessHeaderLineHitsCurlsLimit) {
+    for (std::string start :
+         {std::string("HTTP/1.1 200 OK\r\nX-Long: "), std::string("HTTP/1.1 200 ")}) {
+        RawServer server([&](RawServer &s, int fd) {
+            if (!s.send_all(fd, start)) return;
+            std::string piece(4096, 'h');
+            for (int i = 0; i < 100000; ++i)
+                if (!s.send_all(fd, piece)) return;
+        });
+        HttpClient client(opts());
+        HttpRequest req = post(server.url(), 1);
+        req.timeout_ms = 4000;
+        HttpResponse r = run_one(client, req, milliseconds(6000));
+        EXPECT_FALSE(r.got_response);
+        EXPECT_LT(r.elapsed_ms, 3000.0) << r.error;
+        EXPECT_LT(server.bytes_sent(), size_t{16} * 1024 * 1024);
+        EXPECT_EQ(r.error.rfind("invalid HTTP response: ", 0), 0u) << r.error;
+    }
+}
+
+// Headers that never end, sent slowly: the request's timeout ends them.
+TEST(HttpClientHostile, EndlessSlowHeadersEndAtTheTimeout) {
+    RawServer server([](RawServer &s, int fd) {
+        if (!s.send_all(fd, "HTTP/1.1 200 OK\r\n")) return;
+        for (int i = 0; i < 100000; ++i) {
+            if (!s.send_all(fd, "X-Slow: " + std::to_string(i) + "\r\n") || !s.pause(fd, 50))
+                return;
+        }
+    });
+    HttpClient client(opts());
+    HttpRequest req = post(server.url(), 1);
+    req.timeout_ms = 800;
+    HttpResponse r = run_one(client, req, milliseconds(4000));
+    EXPECT_FALSE(r.got_response);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.error.rfind("timed out after 0.8 s", 0), 0u) << r.error;
+    EXPECT_GE(r.elapsed_ms, 750.0);
+    EXPECT_LT(r.elapsed_ms, 2000.0);
+}
+
+// Bytes that are not UTF-8 in Retry-After and a body with NULs and bytes that are not UTF-8:
+// kept as sent (the caller's parser rejects such a Retry-After; the log writer cleans up).
+TEST(HttpClientHostile, NulAndInvalidUtf8KeptAsBytes) {
+    std::string body("a\0b\xff\xfe\xc3(", 7);
+    RawServer server([&](RawServer &s, int fd) {
+        s.send_all(fd,
+                   "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\xff\xc3 2\r\n"
+                   "Content-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body);
+    });
+    HttpClient client(opts());
+    HttpResponse r = run_one(client, post(server.url(), 1));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.body, body);
+    ASSERT_TRUE(r.retry_after.has_value());
+    EXPECT_EQ(*r.retry_after, "1\xff\xc3 2");
+}
+
+// A NUL byte in a header line: curl refuses the response, which is then an invalid one.
+TEST(HttpClientHostile, NulInAHeaderIsAnInvalidResponse) {
+    RawServer server([](RawServer &s, int fd) {
+        s.send_all(fd, std::string("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\0 2\r\n"
+                                   "Content-Length: 0\r\n\r\n",
+                                   74));
+    });
+    HttpClient client(opts());
+    HttpResponse r = run_one(client, post(server.url(), 1));
+    EXPECT_FALSE(r.got_response);
+    EXPECT_FALSE(r.retry_after.has_value());
+    EXPECT_EQ(r.error.rfind("invalid HTTP response", 0), 0u) << r.error;
+    EXPECT_EQ(r.error.find('\0'), std::string::npos);
 }
 
 }  // namespace
