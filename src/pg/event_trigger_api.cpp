@@ -195,12 +195,20 @@ StoredTrigger require_stored_trigger(const char *label, const char *name) {
 }
 
 // Superusers, members of the role that made the trigger, and owners of its table (the one its
-// configuration is bound to).
-void require_may_manage(const char *label, const char *name, const StoredTrigger &stored) {
-    if (superuser()) return;
+// configuration is bound to). The row-level security policy may_manage on event_triggers
+// (sql/pg_eventhooks--0.1.0.sql) shows a non-superuser the same triggers.
+bool may_manage(const StoredTrigger &stored) {
+    if (superuser()) return true;
     Oid owner = get_role_oid(stored.owner, true);
-    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return;
-    if (OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId())) return;
+    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return true;
+    return OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId());
+}
+
+// A trigger's name is the caller's own argument, and names are one namespace per database
+// (create_event_trigger says "already exists" for a name taken by anyone), so saying that the
+// caller may not manage it tells nothing new.
+void require_may_manage(const char *label, const char *name, const StoredTrigger &stored) {
+    if (may_manage(stored)) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("%s: must be owner of the table of event trigger \"%s\" to manage it",
                            label, name)));
@@ -418,17 +426,22 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
     Datum values[1] = {UUIDPGetDatum(id)};
     spi_execute_as_owner("SELECT trigger_name FROM eventhooks.event_log WHERE id = $1", 1, types,
                          values, nullptr, true, 1);
-    if (SPI_processed == 0)
+    // An event the caller cannot see in event_log (row-level security: not of a trigger it
+    // may manage, or of a deleted trigger and the caller is no superuser) does not exist for
+    // it: event ids are not guessable, and the error must not name another role's trigger.
+    char *trigger_name = SPI_processed == 0
+                             ? nullptr
+                             : SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false};
+    if (trigger_name != nullptr) stored = load_stored_trigger(trigger_name);
+    if (trigger_name == nullptr || (stored.found ? !may_manage(stored) : !superuser()))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("event_id: event %s does not exist", id_text)));
-    char *trigger_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    StoredTrigger stored = load_stored_trigger(trigger_name);
     if (!stored.found)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
                                "longer exists",
                                id_text, trigger_name)));
-    require_may_manage("event_id", trigger_name, stored);
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
         "tries = 0, next_retry_at = now(), locked = NULL WHERE id = $1",
