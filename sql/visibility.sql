@@ -27,11 +27,14 @@ LANGUAGE sql AS $$
 $$;
 -- redeliver_event's answer, with the (time-based) event id written as <id>.
 CREATE FUNCTION try_redeliver(event uuid) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
 BEGIN
     PERFORM eventhooks.redeliver_event(event);
     RETURN 'redelivered';
 EXCEPTION WHEN OTHERS THEN
-    RETURN replace(SQLERRM, event::text, '<id>');
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN replace(SQLERRM, event::text, '<id>') || coalesce(' DETAIL: ' || nullif(detail, ''), '');
 END
 $$;
 
@@ -69,9 +72,21 @@ DROP ROLE mover;
 SELECT eventhooks.create_event_trigger('admin_on_alice', 'alice_orders',
     'http://127.0.0.1:9/admin', on_delete => '{}', enable_manual => true);
 SELECT eventhooks.invoke_event_trigger('admin_on_alice', '{"by": "superuser"}') IS NOT NULL;
--- Alice deletes a trigger: its events are the superuser's to see only.
+-- Alice deletes a trigger: its events are the superuser's to see only, also once bob takes its
+-- name for a trigger of his: he sees the events written since (event ids are UUIDv7, so
+-- "since" is to the millisecond: the sleep only makes sure alice's events are older).
 SET ROLE alice;
 SELECT eventhooks.delete_event_trigger('alice_old');
+SELECT pg_sleep(0.002);
+SET ROLE bob;
+SELECT eventhooks.create_event_trigger('alice_old', 'bob_items', 'http://127.0.0.1:9/bob2',
+    on_insert => '{}');
+INSERT INTO bob_items VALUES (3, 'bob row for his alice_old');
+-- Alice replaces a trigger: it stays the same trigger, its events stay hers.
+SET ROLE alice;
+SELECT eventhooks.create_event_trigger('alice_hook', 'alice_orders', 'http://127.0.0.1:9/alice2',
+    on_insert => '{}', enable_manual => true,
+    headers => '[{"name": "X-Api-Key", "value": "alice-secret"}]', replace => true);
 RESET ROLE;
 
 -- Invocation logs, as the delivery worker would write them (no worker runs in pg_regress).
@@ -81,6 +96,8 @@ SELECT id AS alice_event FROM eventhooks.event_log
 WHERE trigger_name = 'alice_hook' ORDER BY id LIMIT 1 \gset
 SELECT id AS old_event FROM eventhooks.event_log
 WHERE trigger_name = 'alice_old' ORDER BY id LIMIT 1 \gset
+SELECT id AS bob_old_event FROM eventhooks.event_log
+WHERE trigger_name = 'alice_old' AND table_name = 'bob_items' \gset
 SELECT id AS bob_event FROM eventhooks.event_log
 WHERE trigger_name = 'bob_hook' ORDER BY id LIMIT 1 \gset
 
@@ -120,12 +137,16 @@ SELECT try_redeliver('00000000-0000-0000-0000-000000000000');
 SELECT eventhooks.invoke_event_trigger('alice_hook', '{}');
 SELECT eventhooks.delete_event_trigger('alice_hook');
 SELECT eventhooks.invoke_event_trigger('no_such_hook', '{}');
--- Alice redelivers her own event; an event of her deleted trigger is gone for her, while a
--- superuser is told what happened to it.
+-- Alice redelivers her own event; an event of her deleted trigger is gone for her and for bob,
+-- whose trigger took its name later (he redelivers his own), while a superuser is told what
+-- happened to it, and cannot send it to bob's webhook either.
 SET ROLE alice;
 SELECT try_redeliver(:'alice_event');
 SELECT try_redeliver(:'bob_event');
 SELECT try_redeliver(:'old_event');
+SET ROLE bob;
+SELECT try_redeliver(:'old_event');
+SELECT try_redeliver(:'bob_old_event');
 RESET ROLE;
 SELECT try_redeliver(:'old_event');
 
