@@ -7,7 +7,7 @@
 #   (c) pg_dump: a superuser's dump has every trigger; alice's dump stops on row-level
 #       security unless given --enable-row-security, and then holds her trigger only.
 #
-#   SKIP_BUILD=1 bash scripts/test.sh tap test/t/070_visibility.pl
+#   SKIP_BUILD=1 bash scripts/test.sh tap test/t/072_visibility.pl
 
 use strict;
 use warnings;
