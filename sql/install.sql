@@ -27,9 +27,10 @@ FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS e(oid, extcondition)
 JOIN pg_class c ON c.oid = e.oid
 WHERE x.extname = 'pg_eventhooks' ORDER BY 1;
 
--- Nothing in the schema is readable or writable by PUBLIC.
+-- Nothing in the schema is writable by PUBLIC; the tables are readable under row-level
+-- security (who sees what: sql/visibility.sql).
 SELECT c.relname, has_table_privilege('public', c.oid, 'SELECT') AS public_select,
-       has_table_privilege('public', c.oid, 'INSERT') AS public_insert
+       has_table_privilege('public', c.oid, 'INSERT') AS public_insert, c.relrowsecurity
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'eventhooks' AND c.relkind IN ('r', 'v') ORDER BY 1;
 

@@ -7,6 +7,15 @@ RESET client_min_messages;
 
 CREATE ROLE app_owner NOLOGIN;
 CREATE ROLE other_role NOLOGIN;
+-- redeliver_event's answer, with the (time-based) event id written as <id>.
+CREATE FUNCTION try_redeliver(event uuid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM eventhooks.redeliver_event(event);
+    RETURN 'redelivered';
+EXCEPTION WHEN OTHERS THEN
+    RETURN replace(SQLERRM, event::text, '<id>');
+END
+$$;
 -- PG15: the public schema no longer grants CREATE to PUBLIC.
 GRANT CREATE ON SCHEMA public TO app_owner, other_role;
 
@@ -25,10 +34,11 @@ SET ROLE other_role;
 INSERT INTO app_orders VALUES (3, 'by other_role');
 SET ROLE app_owner;
 
--- The owner works through the functions only: the extension's tables and views are closed.
-SELECT * FROM eventhooks.event_triggers;
-SELECT * FROM eventhooks.event_log;
-SELECT * FROM eventhooks.event_invocation_logs;
+-- The owner reads its own trigger and events (row-level security; sql/visibility.sql tests
+-- who sees what), and writes only through the functions; worker_status is closed.
+SELECT name, owner FROM eventhooks.event_triggers;
+SELECT trigger_name, count(*) FROM eventhooks.event_log GROUP BY 1;
+SELECT count(*) FROM eventhooks.event_invocation_logs;
 SELECT * FROM eventhooks.worker_status;
 INSERT INTO eventhooks.event_log (schema_name, table_name, trigger_name, payload)
 VALUES ('public', 'app_orders', 'app_orders', '{}');
@@ -59,7 +69,7 @@ SELECT eventhooks.create_event_trigger('app_orders', 'other_items', 'http://127.
     on_insert => '{}', replace => true);
 SELECT eventhooks.delete_event_trigger('app_orders');
 SELECT eventhooks.invoke_event_trigger('app_orders', '{"forged": true}');
-SELECT eventhooks.redeliver_event(:'app_event');
+SELECT try_redeliver(:'app_event');
 SELECT * FROM eventhooks.event_log;
 -- Nor attach the row trigger function by hand to feed events into app_owner's webhook.
 CREATE TRIGGER forged AFTER INSERT ON other_items FOR EACH ROW
@@ -101,7 +111,7 @@ WHERE trigger_name = 'alice_trigger' ORDER BY id LIMIT 1 \gset
 -- ... and gains no right on her trigger by it.
 SET ROLE other_role;
 SELECT eventhooks.invoke_event_trigger('alice_trigger', '{"forged": "renamed"}');
-SELECT eventhooks.redeliver_event(:'alice_event');
+SELECT try_redeliver(:'alice_event');
 SELECT eventhooks.delete_event_trigger('alice_trigger');
 SELECT eventhooks.create_event_trigger('alice_trigger', 'bob_table', 'http://127.0.0.1:9/bob',
     on_insert => '{}', replace => true);
@@ -117,7 +127,7 @@ SET ROLE app_owner;
 DROP TRIGGER eventhooks_alice_trigger ON alice_secrets;
 SET ROLE other_role;
 SELECT eventhooks.invoke_event_trigger('alice_trigger', '{"forged": "dropped"}');
-SELECT eventhooks.redeliver_event(:'alice_event');
+SELECT try_redeliver(:'alice_event');
 SELECT eventhooks.delete_event_trigger('alice_trigger');
 -- Bob cannot attach the row trigger function by hand; a superuser's copy of Alice's row
 -- trigger on Bob's table records nothing for her (a WARNING, once per session, says why), and
@@ -209,6 +219,7 @@ SELECT trigger_name, payload->>'op' AS op, payload->'data'->'new' AS new, archiv
 FROM eventhooks.event_log WHERE trigger_name IN ('admin_hook', 'app_orders') ORDER BY id;
 
 -- Clean up.
+DROP FUNCTION try_redeliver(uuid);
 DROP OWNED BY app_owner, other_role;
 DROP ROLE app_owner;
 DROP ROLE other_role;

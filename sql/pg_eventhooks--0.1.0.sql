@@ -150,11 +150,57 @@ SELECT eventhooks.extension_created();
 CREATE FUNCTION eventhooks.raise_cpp_exception(kind text) RETURNS text
     AS 'MODULE_PATHNAME', 'eventhooks_raise_cpp_exception' LANGUAGE C STRICT;
 
--- Nothing in this schema is readable or writable by PUBLIC: headers may hold secrets, and
--- events hold row data. Table owners act through the functions, which check ownership.
+-- Who sees what (README, Security model). The tables are readable by PUBLIC, but row-level
+-- security shows a non-superuser only the event triggers it may manage, by the rule of the
+-- management functions (src/pg/event_trigger_api.cpp, require_may_manage): members of the role
+-- that made the trigger, and owners of its table; and of event_log and event_invocation_logs
+-- only the rows of those triggers, by name and time (below). Events of a deleted trigger are
+-- seen by superusers only. Headers may hold secrets, and events hold row data. Nothing is
+-- writable: table owners act through the functions, which check the same rule and then write as
+-- the extension's owner.
+-- None of this costs the writers: superusers and the tables' owner (the extension's, a
+-- superuser) bypass row-level security, the row trigger inserts events through the heap and
+-- index APIs with no permission check, and the delivery worker runs as a superuser.
 REVOKE ALL ON ALL TABLES IN SCHEMA eventhooks FROM PUBLIC;
 GRANT USAGE ON SCHEMA eventhooks TO PUBLIC;
+GRANT SELECT ON eventhooks.event_triggers, eventhooks.event_log, eventhooks.event_invocation_logs
+    TO PUBLIC;
+ALTER TABLE eventhooks.event_triggers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.event_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.event_invocation_logs ENABLE ROW LEVEL SECURITY;
+-- owner is a role name that may have been dropped since; pg_has_role(name) would raise for it,
+-- so names are matched against the roles whose privileges the caller has, computed once per
+-- query.
+CREATE POLICY may_manage ON eventhooks.event_triggers FOR SELECT TO PUBLIC USING (
+    owner = ANY (ARRAY(SELECT r.rolname FROM pg_roles r WHERE pg_has_role(r.oid, 'USAGE')))
+    OR pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = table_name), 'USAGE'));
+-- An event belongs to the trigger of its name only if written since that trigger was created
+-- (a replace keeps created_at): not to a later trigger that took the name of a deleted one,
+-- maybe another role's. Event ids are UUIDv7, whose first 48 bits are the unix milliseconds of
+-- the write, from the clock that now() reads too, so the comparison is on the id.
+-- (Expressions in this script are parsed here, with search_path = pg_catalog.)
+CREATE FUNCTION eventhooks.first_event_id_at(at timestamptz) RETURNS uuid
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    RETURN (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0')
+            || '00000000000000000000')::uuid;
+-- The visible triggers' first event ids by name, computed once per query (an InitPlan, itself
+-- filtered by the policy above), then one lookup per row: a query by id still uses the primary
+-- key (and event_invocation_logs by event_id its index), as the user's equality on uuid is
+-- leakproof. No index on trigger_name: every event would pay for it on the write path, and a
+-- superuser's query by trigger name scans the table today too.
+CREATE POLICY of_managed_triggers ON eventhooks.event_log FOR SELECT TO PUBLIC USING (
+    id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
+            FROM eventhooks.event_triggers t) ->> trigger_name)::uuid);
+CREATE POLICY of_managed_triggers ON eventhooks.event_invocation_logs FOR SELECT TO PUBLIC USING (
+    event_id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
+                  FROM eventhooks.event_triggers t) ->> trigger_name)::uuid);
+-- worker_status has no owner per row: it counts the events of every trigger, in every
+-- database, and its last_error names any role's trigger and failure. Superusers, and the
+-- monitoring role of Postgres, read it (a view's functions are called with the reader's
+-- privileges, so pg_monitor needs both grants).
 REVOKE EXECUTE ON FUNCTION eventhooks.capture_event(), eventhooks.configuration_changed(),
     eventhooks.maintain_retry_time(),
     eventhooks.extension_created(), eventhooks.raise_cpp_exception(text),
     eventhooks.worker_status() FROM PUBLIC;
+GRANT SELECT ON eventhooks.worker_status TO pg_monitor;
+GRANT EXECUTE ON FUNCTION eventhooks.worker_status() TO pg_monitor;

@@ -28,6 +28,7 @@ extern "C" {
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 }
 
@@ -163,14 +164,15 @@ struct StoredTrigger {
     Oid row_trigger;  // as stored (see bound_row_trigger); InvalidOid: manual invocation only
     char *owner;
     bool enable_manual;
+    TimestampTz created_at;  // kept by a replace: the events so far stay this trigger's
 };
 
 StoredTrigger load_stored_trigger(const char *name) {
-    StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false};
+    StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false, 0};
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
     spi_execute_as_owner(
-        "SELECT table_name::oid, row_trigger, owner::text, enable_manual "
+        "SELECT table_name::oid, row_trigger, owner::text, enable_manual, created_at "
         "FROM eventhooks.event_triggers WHERE name = $1",
         1, types, values, nullptr, true, 1);
     if (SPI_processed == 0) return stored;
@@ -184,6 +186,7 @@ StoredTrigger load_stored_trigger(const char *name) {
     if (!isnull) stored.row_trigger = DatumGetObjectId(trigger);
     stored.owner = SPI_getvalue(row, desc, 3);
     stored.enable_manual = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+    stored.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 5, &isnull));
     return stored;
 }
 
@@ -196,12 +199,20 @@ StoredTrigger require_stored_trigger(const char *label, const char *name) {
 }
 
 // Superusers, members of the role that made the trigger, and owners of its table (the one its
-// configuration is bound to).
-void require_may_manage(const char *label, const char *name, const StoredTrigger &stored) {
-    if (superuser()) return;
+// configuration is bound to). The row-level security policy may_manage on event_triggers
+// (sql/pg_eventhooks--0.1.0.sql) shows a non-superuser the same triggers.
+bool may_manage(const StoredTrigger &stored) {
+    if (superuser()) return true;
     Oid owner = get_role_oid(stored.owner, true);
-    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return;
-    if (OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId())) return;
+    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return true;
+    return OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId());
+}
+
+// A trigger's name is the caller's own argument, and names are one namespace per database
+// (create_event_trigger says "already exists" for a name taken by anyone), so saying that the
+// caller may not manage it tells nothing new.
+void require_may_manage(const char *label, const char *name, const StoredTrigger &stored) {
+    if (may_manage(stored)) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("%s: must be owner of the table of event trigger \"%s\" to manage it",
                            label, name)));
@@ -291,11 +302,14 @@ Datum jsonb_or_null(const char *json, char *null_flag) {
     return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
-void store_trigger(const CreateArgs &args, Oid row_trigger) {
-    Oid types[13] = {TEXTOID,  REGCLASSOID, OIDOID,   TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
-                     JSONBOID, BOOLOID,     JSONBOID, JSONBOID, JSONBOID, TEXTOID};
-    Datum values[13];
-    char nulls[14] = "             ";
+// created_at: that of the trigger replaced, or 0 for now(). An event belongs to the trigger of
+// its name only if written since the trigger's created_at (row-level security policies in
+// sql/pg_eventhooks--0.1.0.sql, redeliver_event), so a replace keeps it.
+void store_trigger(const CreateArgs &args, Oid row_trigger, TimestampTz created_at) {
+    Oid types[14] = {TEXTOID,  REGCLASSOID, OIDOID,   TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
+                     JSONBOID, BOOLOID,     JSONBOID, JSONBOID, JSONBOID, TEXTOID,  TIMESTAMPTZOID};
+    Datum values[14];
+    char nulls[15] = "              ";
     values[0] = CStringGetTextDatum(args.name);
     values[1] = ObjectIdGetDatum(args.relid);
     values[2] = OidIsValid(row_trigger) ? ObjectIdGetDatum(row_trigger) : (nulls[2] = 'n', (Datum)0);
@@ -309,11 +323,14 @@ void store_trigger(const CreateArgs &args, Oid row_trigger) {
     values[10] = jsonb_or_null(args.retry_conf ? args.retry_conf : "{}", &nulls[10]);
     values[11] = jsonb_or_null(args.signing, &nulls[11]);
     values[12] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+    values[13] =
+        TimestampTzGetDatum(created_at != 0 ? created_at : GetCurrentTransactionStartTimestamp());
     spi_execute_as_owner(
         "INSERT INTO eventhooks.event_triggers (name, table_name, row_trigger, webhook, "
         "webhook_from_env, on_insert, on_update, on_delete, enable_manual, headers, retry_conf, "
-        "signing, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        13, types, values, nulls, false, 0);
+        "signing, owner, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        14, types, values, nulls, false, 0);
 }
 
 void delete_stored_trigger(const char *name, bool archive_pending) {
@@ -335,6 +352,7 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
     check_catalog_refs(args, columns, env_names);
     SPI_connect();
     StoredTrigger existing = load_stored_trigger(args.name);
+    TimestampTz created_at = 0;
     if (existing.found) {
         if (!args.replace)
             ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -343,8 +361,9 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
         require_may_manage("replace", args.name, existing);
         drop_row_trigger(args.name, existing);
         delete_stored_trigger(args.name, false);  // its pending events go to the new definition
+        created_at = existing.created_at;
     }
-    store_trigger(args, create_row_trigger(args));
+    store_trigger(args, create_row_trigger(args), created_at);
     SPI_finish();
 }
 
@@ -417,19 +436,39 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
     SPI_connect();
     Oid types[1] = {UUIDOID};
     Datum values[1] = {UUIDPGetDatum(id)};
-    spi_execute_as_owner("SELECT trigger_name FROM eventhooks.event_log WHERE id = $1", 1, types,
-                         values, nullptr, true, 1);
-    if (SPI_processed == 0)
+    // belongs: whether a trigger of the event's name exists and was made before the event was
+    // written (not a later one that took the name of a deleted trigger).
+    spi_execute_as_owner(
+        "SELECT e.trigger_name, e.id >= eventhooks.first_event_id_at(t.created_at) AS belongs "
+        "FROM eventhooks.event_log e LEFT JOIN eventhooks.event_triggers t "
+        "ON t.name = e.trigger_name WHERE e.id = $1",
+        1, types, values, nullptr, true, 1);
+    char *trigger_name = nullptr;
+    bool belongs = false, later_trigger = false;
+    if (SPI_processed == 1) {
+        bool isnull;
+        trigger_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+        belongs = !isnull && DatumGetBool(value);
+        later_trigger = !isnull && !belongs;
+    }
+    StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false, 0};
+    if (belongs) stored = load_stored_trigger(trigger_name);
+    // An event the caller cannot see in event_log (row-level security: not of a trigger it
+    // may manage, or of a deleted trigger and the caller is no superuser) does not exist for
+    // it: event ids are not guessable, and the error must not name another role's trigger.
+    if (trigger_name == nullptr || (stored.found ? !may_manage(stored) : !superuser()))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("event_id: event %s does not exist", id_text)));
-    char *trigger_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    StoredTrigger stored = load_stored_trigger(trigger_name);
+    // Not even a superuser sends it to the webhook of a later trigger of the same name.
     if (!stored.found)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("event_id: event %s belongs to event trigger \"%s\", which no "
                                "longer exists",
-                               id_text, trigger_name)));
-    require_may_manage("event_id", trigger_name, stored);
+                               id_text, trigger_name),
+                        later_trigger ? errdetail("The event trigger that has the name now was "
+                                                  "created after the event was written.")
+                                      : 0));
     spi_execute_as_owner(
         "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
         "tries = 0, next_retry_at = now(), locked = NULL WHERE id = $1",
