@@ -168,21 +168,25 @@ GRANT SELECT ON eventhooks.event_triggers, eventhooks.event_log, eventhooks.even
 ALTER TABLE eventhooks.event_triggers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE eventhooks.event_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE eventhooks.event_invocation_logs ENABLE ROW LEVEL SECURITY;
--- owner is a role name that may have been dropped since; pg_has_role(name) would raise for it,
--- so names are matched against the roles whose privileges the caller has, computed once per
--- query.
+-- By the table's owner only (members of that role included): `owner` is the name of the role
+-- that made the trigger, which may have been dropped and its name given to another role since.
+-- A dropped table has no owner: its triggers are the superusers' to see.
 CREATE POLICY may_manage ON eventhooks.event_triggers FOR SELECT TO PUBLIC USING (
-    owner = ANY (ARRAY(SELECT r.rolname FROM pg_roles r WHERE pg_has_role(r.oid, 'USAGE')))
-    OR pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = table_name), 'USAGE'));
+    pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = table_name), 'USAGE'));
 -- An event belongs to the trigger of its name only if written since that trigger was created
 -- (a replace keeps created_at): not to a later trigger that took the name of a deleted one,
--- maybe another role's. Event ids are UUIDv7, whose first 48 bits are the unix milliseconds of
--- the write, from the clock that now() reads too, so the comparison is on the id.
+-- maybe another role's. Event ids are UUIDv7 (src/core/event_id.cpp): 48 bits of the unix
+-- milliseconds of the write, the version nibble 7, then 12 bits of the fraction of that
+-- millisecond, from the clock that clock_timestamp() reads too; the comparison is on the id.
+-- The lowest id at `at` is that of its microsecond: events written later compare higher.
 -- (Expressions in this script are parsed here, with search_path = pg_catalog.)
 CREATE FUNCTION eventhooks.first_event_id_at(at timestamptz) RETURNS uuid
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
-    RETURN (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0')
-            || '00000000000000000000')::uuid;
+    RETURN (WITH t(us) AS (SELECT floor(extract(epoch FROM at) * 1000000)::bigint)
+            SELECT (lpad(to_hex(us / 1000), 12, '0') || '7'
+                    || lpad(to_hex((us % 1000) * 4096 / 1000), 3, '0')
+                    || '0000000000000000')::uuid
+            FROM t);
 -- The visible triggers' first event ids by name, computed once per query (an InitPlan, itself
 -- filtered by the policy above), then one lookup per row: a query by id still uses the primary
 -- key (and event_invocation_logs by event_id its index), as the user's equality on uuid is

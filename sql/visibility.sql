@@ -1,5 +1,5 @@
 -- Who sees what (issue 17, SPEC §6): a non-superuser sees, through the eventhooks tables, the
--- event triggers it may manage (members of the role that made one, and owners of its table: the
+-- event triggers it may manage (owners of its table, members of the owning role included: the
 -- rule of the management functions), those triggers' events and invocation logs, and nothing
 -- else; a superuser sees everything. Nobody writes the tables but the extension.
 SET client_min_messages = error;
@@ -186,6 +186,15 @@ SET row_security = off;
 SELECT count(*) FROM eventhooks.event_log;
 RESET row_security;
 RESET ROLE;
+
+-- A new role that takes a dropped role's name inherits nothing of it: mover made moved_hook
+-- and was dropped; moved_hook is the table owner's (alice's), not the new mover's.
+CREATE ROLE mover NOLOGIN;
+SET ROLE mover;
+SELECT * FROM seen();
+SELECT eventhooks.invoke_event_trigger('moved_hook', '{}');
+RESET ROLE;
+DROP ROLE mover;
 
 -- Clean up.
 DROP FUNCTION seen(), try_redeliver(uuid);

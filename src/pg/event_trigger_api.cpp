@@ -198,13 +198,13 @@ StoredTrigger require_stored_trigger(const char *label, const char *name) {
     return stored;
 }
 
-// Superusers, members of the role that made the trigger, and owners of its table (the one its
-// configuration is bound to). The row-level security policy may_manage on event_triggers
-// (sql/pg_eventhooks--0.1.0.sql) shows a non-superuser the same triggers.
+// Superusers and owners of its table (the one its configuration is bound to; members of the
+// owning role included), as SPEC §6 says. Not the role that made it, by the name stored in
+// `owner`: that name outlives the role, and a new role of the same name, maybe another
+// tenant's, would inherit the trigger. The row-level security policy may_manage on
+// event_triggers (sql/pg_eventhooks--0.1.0.sql) shows a non-superuser the same triggers.
 bool may_manage(const StoredTrigger &stored) {
     if (superuser()) return true;
-    Oid owner = get_role_oid(stored.owner, true);
-    if (OidIsValid(owner) && has_privs_of_role(GetUserId(), owner)) return true;
     return OidIsValid(stored.relid) && pg_class_ownercheck(stored.relid, GetUserId());
 }
 
@@ -302,9 +302,13 @@ Datum jsonb_or_null(const char *json, char *null_flag) {
     return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
-// created_at: that of the trigger replaced, or 0 for now(). An event belongs to the trigger of
-// its name only if written since the trigger's created_at (row-level security policies in
-// sql/pg_eventhooks--0.1.0.sql, redeliver_event), so a replace keeps it.
+// created_at: that of the trigger replaced, or 0 for a new trigger. An event belongs to the
+// trigger of its name only if written since the trigger's created_at (row-level security
+// policies in sql/pg_eventhooks--0.1.0.sql, redeliver_event), so a replace keeps it, and a new
+// trigger takes the clock now, not its transaction's start: a transaction that began before a
+// trigger of the same name was deleted must not make the new trigger older than that trigger's
+// events. (The caller found no trigger of this name in a snapshot taken after the deleting
+// transaction committed, and that one had waited for every writer of the events.)
 void store_trigger(const CreateArgs &args, Oid row_trigger, TimestampTz created_at) {
     Oid types[14] = {TEXTOID,  REGCLASSOID, OIDOID,   TEXTOID,  TEXTOID,  JSONBOID, JSONBOID,
                      JSONBOID, BOOLOID,     JSONBOID, JSONBOID, JSONBOID, TEXTOID,  TIMESTAMPTZOID};
@@ -324,7 +328,7 @@ void store_trigger(const CreateArgs &args, Oid row_trigger, TimestampTz created_
     values[11] = jsonb_or_null(args.signing, &nulls[11]);
     values[12] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
     values[13] =
-        TimestampTzGetDatum(created_at != 0 ? created_at : GetCurrentTransactionStartTimestamp());
+        TimestampTzGetDatum(created_at != 0 ? created_at : GetCurrentTimestamp());
     spi_execute_as_owner(
         "INSERT INTO eventhooks.event_triggers (name, table_name, row_trigger, webhook, "
         "webhook_from_env, on_insert, on_update, on_delete, enable_manual, headers, retry_conf, "

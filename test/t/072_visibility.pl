@@ -5,7 +5,10 @@
 #   (b) the invocation log masks a secret header's value for everyone (superuser included),
 #       while the receiver got the value, and the owner reads her literal header values;
 #   (c) pg_dump: a superuser's dump has every trigger; alice's dump stops on row-level
-#       security unless given --enable-row-security, and then holds her trigger only.
+#       security unless given --enable-row-security, and then holds her trigger only;
+#   (d) a name reused by a transaction that began before the deleted trigger's last event: the
+#       new trigger is as old as its creation, not its transaction, so its owner sees none of
+#       the old trigger's events.
 #
 #   SKIP_BUILD=1 bash scripts/test.sh tap test/t/072_visibility.pl
 
@@ -103,5 +106,24 @@ $node->command_ok(
 		'-f', "$dump.alice" ],
 	'(c) alice\'s pg_dump --enable-row-security');
 is(dumped_triggers("$dump.alice"), 'alice_hook', '(c) ... which holds her trigger and not bob\'s');
+
+# (d) bob's transaction starts (now() is fixed from here on); alice's trigger "shared_name"
+# records an event and is deleted; then bob's open transaction takes the name.
+as('alice', qq{SELECT eventhooks.create_event_trigger('shared_name', 'alice_orders',
+    '@{[ $recv->url('/alice-shared') ]}', on_insert => '{}')});
+my $bob = $node->background_psql('postgres', extra_params => ['-U', 'bob']);
+$bob->query_safe('BEGIN; SELECT now();');
+as('alice', q{INSERT INTO alice_orders VALUES (3, 'alice row for shared_name');
+              SELECT eventhooks.delete_event_trigger('shared_name');});
+$bob->query_safe(qq{SELECT eventhooks.create_event_trigger('shared_name', 'bob_items',
+    '@{[ $recv->url('/bob-shared') ]}', on_insert => '{}'); COMMIT;});
+$bob->quit;
+is(sq(q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'shared_name'}), '1',
+	'(d) alice\'s event of the deleted trigger exists');
+is(as('bob', q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'shared_name'}),
+	'0', '(d) bob, whose transaction began before it, does not see it');
+as('bob', q{INSERT INTO bob_items VALUES (4)});
+is(as('bob', q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'shared_name'}),
+	'1', '(d) ... and sees his own event of the new trigger');
 
 done_testing();
