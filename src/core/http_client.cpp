@@ -123,7 +123,10 @@ struct HttpClient::Transfer {
     bool header_list_valid = false;
 
     HttpResponse response;
-    std::string denied_address;  // set by the opensocket callback when allow_address said no
+    // The URL's host, for destination checks; recomputed only when the URL changes.
+    std::string host;
+    std::string host_url;
+    std::string denied;  // why the destination check refused this attempt (empty: it did not)
     Clock::time_point started;
     char errbuf[CURL_ERROR_SIZE] = {0};
 
@@ -214,22 +217,41 @@ struct CurlCallbacks {
         return n;
     }
 
+    // Runs for each resolved address, before any packet goes to it: a denied address (say
+    // 169.254.169.254, or what a rebinding DNS answer points to) is never connected to.
     static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
                                         struct curl_sockaddr *address) noexcept {
         auto *t = static_cast<HttpClient::Transfer *>(clientp);
-        if (purpose == CURLSOCKTYPE_IPCXN && t->options->allow_address) {
-            bool allowed = false;
+        if (purpose == CURLSOCKTYPE_IPCXN && t->options->destinations) {
             try {
-                allowed = t->options->allow_address(&address->addr, address->addrlen);
-                if (!allowed) t->denied_address = format_address(&address->addr);
+                auto why =
+                    t->options->destinations->refusal(t->host, &address->addr, address->addrlen);
+                if (why) {
+                    t->denied = std::move(*why);
+                    return CURL_SOCKET_BAD;
+                }
             } catch (...) {
-                allowed = false;  // a failing check must not open the door
-                t->denied_address = "(check failed)";
+                t->denied = format_address(&address->addr) + " (the check failed)";
+                return CURL_SOCKET_BAD;  // a failing check must not open the door
             }
-            if (!allowed) return CURL_SOCKET_BAD;
         }
         // CLOEXEC: a Postgres process may fork/exec (archive_command etc.); don't leak sockets.
         return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    }
+
+    // Runs before each request is sent, on a new connection or one reused from the multi
+    // handle's cache. on_open_socket alone would miss a cached connection made before a reload
+    // that now denies its address; refused here, curl closes that connection too.
+    static int on_prereq(void *clientp, char *primary_ip, char *, int, int) noexcept {
+        auto *t = static_cast<HttpClient::Transfer *>(clientp);
+        try {
+            auto why = t->options->destinations->refusal(t->host, std::string_view(primary_ip));
+            if (!why) return CURL_PREREQFUNC_OK;
+            t->denied = std::move(*why);
+        } catch (...) {
+            t->denied = std::string(primary_ip) + " (the check failed)";
+        }
+        return CURL_PREREQFUNC_ABORT;
     }
 };
 
@@ -296,7 +318,8 @@ void HttpClient::set_options(HttpClientOptions options) {
     ++generation_;
     // Idle handles carry the old per-handle settings (CA file, user agent, hook): drop them.
     // Their connections stay in the multi handle's cache; curl will not reuse a TLS
-    // connection made under a different CA setting.
+    // connection made under a different CA setting, and on_prereq checks a reused connection's
+    // address against the new destination lists.
     idle_.clear();
     apply_multi_options();
 }
@@ -363,9 +386,11 @@ void HttpClient::submit(HttpRequest request) {
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlCallbacks::on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-        if (o.allow_address) {
+        if (o.destinations) {
             curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlCallbacks::on_open_socket);
             curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+            curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &CurlCallbacks::on_prereq);
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
         }
         curl_easy_setopt(e, CURLOPT_POST, 1L);
     }
@@ -405,7 +430,11 @@ void HttpClient::submit(HttpRequest request) {
     }
     t->response = HttpResponse{};
     t->response.tag = request.tag;
-    t->denied_address.clear();
+    t->denied.clear();
+    if (t->options->destinations && t->host_url != t->url) {
+        t->host = host_of(t->url);
+        t->host_url = t->url;
+    }
     t->errbuf[0] = '\0';
 
     CURL *e = t->easy;
@@ -523,8 +552,8 @@ void HttpClient::finish(Transfer *t, int code_int) {
             if (!detail.empty()) words += ": " + detail;
             return words;
         };
-        if (!t->denied_address.empty()) {
-            r.error = "destination not allowed: " + t->denied_address;
+        if (!t->denied.empty()) {
+            r.error = "destination denied: " + t->denied;
         } else {
             switch (code) {
                 case CURLE_OK:
