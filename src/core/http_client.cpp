@@ -227,7 +227,10 @@ struct CurlCallbacks {
                 auto why =
                     t->options->destinations->refusal(t->host, &address->addr, address->addrlen);
                 if (why) {
-                    t->denied = std::move(*why);
+                    // A name may resolve to several addresses (localhost: ::1 and 127.0.0.1),
+                    // each refused on its own: say why for each.
+                    if (!t->denied.empty()) t->denied += "; ";
+                    t->denied += *why;
                     return CURL_SOCKET_BAD;
                 }
             } catch (...) {
