@@ -319,6 +319,7 @@ void HttpClient::apply_multi_options() {
 void HttpClient::set_options(HttpClientOptions options) {
     options_ = std::make_shared<const HttpClientOptions>(std::move(options));
     ++generation_;
+    options_set_at_ = Clock::now();
     // Idle handles carry the old per-handle settings (CA file, user agent, hook): drop them.
     // Their connections stay in the multi handle's cache; curl will not reuse a TLS
     // connection made under a different CA setting, and on_prereq checks a reused connection's
@@ -448,6 +449,18 @@ void HttpClient::submit(HttpRequest request) {
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    // curl (7.87+) keeps the CA store it built in the multi handle for CA_CACHE_TIMEOUT (24 h)
+    // and tells stores apart only by the CA file's path: a bundle replaced in place (a rotated
+    // private CA, update-ca-certificates) would go unseen after a reload. A timeout of "seconds
+    // since the options were set" makes a store built before the reload count as expired (in
+    // the first second it is 0: not cached at all).
+    auto since_reload =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - options_set_at_);
+    curl_easy_setopt(
+        e, CURLOPT_CA_CACHE_TIMEOUT,
+        static_cast<long>(std::min<std::chrono::seconds::rep>(since_reload.count(), 86400)));
+#endif
     start_transfer(std::move(t));
 }
 

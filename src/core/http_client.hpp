@@ -104,6 +104,8 @@ class HttpClient {
 
     friend struct CurlCallbacks;  // curl's C callbacks (in the .cpp) reach the members below
 
+    // When set_options last ran (see CURLOPT_CA_CACHE_TIMEOUT in submit()).
+    std::chrono::steady_clock::time_point options_set_at_ = std::chrono::steady_clock::now();
     std::shared_ptr<const HttpClientOptions> options_;
     uint64_t generation_ = 0;  // bumped by set_options; stale idle handles are not reused
     void *multi_ = nullptr;    // CURLM*, kept opaque so this header needs no curl.h
