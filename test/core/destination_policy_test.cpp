@@ -241,3 +241,18 @@ TEST(DestinationPolicy, ErrorsNameTheSetting) {
             << e.what();
     }
 }
+
+// The hosted-database list README.md recommends.
+TEST(DestinationPolicy, ReadmeHostedList) {
+    DestinationPolicy policy("",
+                             "0.0.0.0/8, 127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12, "
+                             "192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16, ::, ::1, fc00::/7, "
+                             "fe80::/10");
+    for (const char *denied :
+         {"0.0.0.0", "127.0.0.1", "127.1.2.3", "10.9.9.9", "172.16.0.1", "172.31.255.255",
+          "192.168.1.1", "100.64.0.1", "169.254.169.254", "::", "::1", "fd00::1", "fe80::1",
+          "::ffff:127.0.0.1", "::ffff:10.0.0.1"})
+        EXPECT_TRUE(policy.refusal("", addr(denied))) << denied;
+    for (const char *allowed : {"8.8.8.8", "172.32.0.1", "192.169.0.1", "2001:4860::8888"})
+        EXPECT_FALSE(policy.refusal("", addr(allowed))) << allowed;
+}
