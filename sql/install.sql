@@ -42,6 +42,9 @@ SET eventhooks.fetch_batch_size = 10;
 ALTER SYSTEM SET eventhooks.fetch_batch_size = 0;
 ALTER SYSTEM SET eventhooks.poll_interval = '5ms';
 ALTER SYSTEM SET eventhooks.max_concurrent_deliveries = 'many';
+ALTER SYSTEM SET eventhooks.denied_destinations = '169.254.0.0/16, 10.0.0.1/8';
+ALTER SYSTEM SET eventhooks.allowed_destinations = 'https://hooks.example.com/x';
+SET eventhooks.allowed_destinations = '';
 SET eventhooks.nonexistent = 1;
 
 -- Without preload there are no workers.

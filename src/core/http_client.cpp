@@ -127,8 +127,11 @@ struct HttpClient::Transfer {
     bool header_list_valid = false;
 
     HttpResponse response;
-    size_t discarded = 0;        // body bytes past max_response_bytes, read and thrown away
-    std::string denied_address;  // set by the opensocket callback when allow_address said no
+    size_t discarded = 0;  // body bytes past max_response_bytes, read and thrown away
+    // The URL's host, for destination checks; recomputed only when the URL changes.
+    std::string host;
+    std::string host_url;
+    std::string denied;  // why the destination check refused this attempt (empty: it did not)
     Clock::time_point started;
     char errbuf[CURL_ERROR_SIZE] = {0};
 
@@ -226,22 +229,44 @@ struct CurlCallbacks {
         return n;
     }
 
+    // Runs for each resolved address, before any packet goes to it: a denied address (say
+    // 169.254.169.254, or what a rebinding DNS answer points to) is never connected to.
     static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
                                         struct curl_sockaddr *address) noexcept {
         auto *t = static_cast<HttpClient::Transfer *>(clientp);
-        if (purpose == CURLSOCKTYPE_IPCXN && t->options->allow_address) {
-            bool allowed = false;
+        if (purpose == CURLSOCKTYPE_IPCXN && t->options->destinations) {
             try {
-                allowed = t->options->allow_address(&address->addr, address->addrlen);
-                if (!allowed) t->denied_address = format_address(&address->addr);
+                auto why =
+                    t->options->destinations->refusal(t->host, &address->addr, address->addrlen);
+                if (why) {
+                    // A name may resolve to several addresses (localhost: ::1 and 127.0.0.1),
+                    // each refused on its own: say why for each.
+                    if (!t->denied.empty()) t->denied += "; ";
+                    t->denied += *why;
+                    return CURL_SOCKET_BAD;
+                }
             } catch (...) {
-                allowed = false;  // a failing check must not open the door
-                t->denied_address = "(check failed)";
+                t->denied = format_address(&address->addr) + " (the check failed)";
+                return CURL_SOCKET_BAD;  // a failing check must not open the door
             }
-            if (!allowed) return CURL_SOCKET_BAD;
         }
         // CLOEXEC: a Postgres process may fork/exec (archive_command etc.); don't leak sockets.
         return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    }
+
+    // Runs before each request is sent, on a new connection or one reused from the multi
+    // handle's cache. on_open_socket alone would miss a cached connection made before a reload
+    // that now denies its address; refused here, curl closes that connection too.
+    static int on_prereq(void *clientp, char *primary_ip, char *, int, int) noexcept {
+        auto *t = static_cast<HttpClient::Transfer *>(clientp);
+        try {
+            auto why = t->options->destinations->refusal(t->host, std::string_view(primary_ip));
+            if (!why) return CURL_PREREQFUNC_OK;
+            t->denied = std::move(*why);
+        } catch (...) {
+            t->denied = std::string(primary_ip) + " (the check failed)";
+        }
+        return CURL_PREREQFUNC_ABORT;
     }
 };
 
@@ -306,9 +331,11 @@ void HttpClient::apply_multi_options() {
 void HttpClient::set_options(HttpClientOptions options) {
     options_ = std::make_shared<const HttpClientOptions>(std::move(options));
     ++generation_;
+    options_set_at_ = Clock::now();
     // Idle handles carry the old per-handle settings (CA file, user agent, hook): drop them.
     // Their connections stay in the multi handle's cache; curl will not reuse a TLS
-    // connection made under a different CA setting.
+    // connection made under a different CA setting, and on_prereq checks a reused connection's
+    // address against the new destination lists.
     idle_.clear();
     apply_multi_options();
 }
@@ -356,7 +383,7 @@ void HttpClient::submit(HttpRequest request) {
         // A redirect is the receiver's answer, recorded as a status, not something to chase
         // (chasing would also bypass destination checks done on the configured URL).
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        // Environment proxies would make allow_address see the proxy instead of the
+        // Environment proxies would make the destination check see the proxy instead of the
         // destination, and a Postgres server's environment is rarely meant for this.
         curl_easy_setopt(e, CURLOPT_PROXY, "");
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -375,9 +402,11 @@ void HttpClient::submit(HttpRequest request) {
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlCallbacks::on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-        if (o.allow_address) {
+        if (o.destinations) {
             curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlCallbacks::on_open_socket);
             curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+            curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &CurlCallbacks::on_prereq);
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
         }
         curl_easy_setopt(e, CURLOPT_POST, 1L);
     }
@@ -418,7 +447,11 @@ void HttpClient::submit(HttpRequest request) {
     t->response = HttpResponse{};
     t->response.tag = request.tag;
     t->discarded = 0;
-    t->denied_address.clear();
+    t->denied.clear();
+    if (t->options->destinations && t->host_url != t->url) {
+        t->host = host_of(t->url);
+        t->host_url = t->url;
+    }
     t->errbuf[0] = '\0';
 
     CURL *e = t->easy;
@@ -429,6 +462,18 @@ void HttpClient::submit(HttpRequest request) {
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    // curl (7.87+) keeps the CA store it built in the multi handle for CA_CACHE_TIMEOUT (24 h)
+    // and tells stores apart only by the CA file's path: a bundle replaced in place (a rotated
+    // private CA, update-ca-certificates) would go unseen after a reload. A timeout of "seconds
+    // since the options were set" makes a store built before the reload count as expired (in
+    // the first second it is 0: not cached at all).
+    auto since_reload =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - options_set_at_);
+    curl_easy_setopt(
+        e, CURLOPT_CA_CACHE_TIMEOUT,
+        static_cast<long>(std::min<std::chrono::seconds::rep>(since_reload.count(), 86400)));
+#endif
     start_transfer(std::move(t));
 }
 
@@ -545,8 +590,8 @@ void HttpClient::finish(Transfer *t, int code_int) {
             curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &bytes);
             return bytes > 0;
         };
-        if (!t->denied_address.empty()) {
-            r.error = "destination not allowed: " + t->denied_address;
+        if (!t->denied.empty()) {
+            r.error = "destination denied: " + t->denied;
         } else {
             switch (code) {
                 case CURLE_OK:

@@ -12,11 +12,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/destination_policy.hpp"
 
 namespace eventhooks::core {
 
@@ -51,9 +52,12 @@ struct HttpClientOptions {
     std::string ca_file;               // empty = system CA store
     std::string user_agent;            // sent as User-Agent (unless a request header sets one)
     long max_total_connections = 100;  // size of curl's connection cache (CURLMOPT_MAXCONNECTS)
-    // Destination check (SPEC §6): if set, called with each resolved address before a socket is
-    // opened for it; returning false fails that attempt with "destination not allowed: <addr>".
-    std::function<bool(const struct sockaddr *, socklen_t)> allow_address;
+    // Destination check (SPEC §6): if set, each address curl is about to connect to is checked
+    // (with the URL's host) before a socket is opened for it, and the peer of the connection a
+    // request is sent on is checked again just before sending, so that a keep-alive connection
+    // cached before a reload that denies its address is not reused. A refusal fails the
+    // attempt with "destination denied: <why>". Immutable: shared with the client's thread.
+    std::shared_ptr<const DestinationPolicy> destinations;
 };
 
 // Whether this libcurl resolves names off the calling thread (CURL_VERSION_ASYNCHDNS: the
@@ -104,6 +108,8 @@ class HttpClient {
 
     friend struct CurlCallbacks;  // curl's C callbacks (in the .cpp) reach the members below
 
+    // When set_options last ran (see CURLOPT_CA_CACHE_TIMEOUT in submit()).
+    std::chrono::steady_clock::time_point options_set_at_ = std::chrono::steady_clock::now();
     std::shared_ptr<const HttpClientOptions> options_;
     uint64_t generation_ = 0;  // bumped by set_options; stale idle handles are not reused
     void *multi_ = nullptr;    // CURLM*, kept opaque so this header needs no curl.h

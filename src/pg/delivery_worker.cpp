@@ -276,6 +276,17 @@ class DeliveryLoop {
         options.ca_file = guc_ca_file ? guc_ca_file : "";
         options.user_agent = "pg_eventhooks/" EVENTHOOKS_VERSION;
         options.max_total_connections = std::max(guc_max_concurrent_deliveries, 10);
+        const char *allowed = guc_allowed_destinations ? guc_allowed_destinations : "";
+        const char *denied = guc_denied_destinations ? guc_denied_destinations : "";
+        try {
+            options.destinations = std::make_shared<const core::DestinationPolicy>(allowed, denied);
+        } catch (const core::ConfigError &e) {
+            // The settings' check hooks reject such lists, so this is not expected; if it
+            // happens anyway, send nowhere rather than anywhere.
+            elog(WARNING, "%s; no webhook is sent until it is fixed", e.what());
+            options.destinations =
+                std::make_shared<const core::DestinationPolicy>("", "0.0.0.0/0, ::/0");
+        }
         return options;
     }
 

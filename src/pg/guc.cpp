@@ -1,12 +1,16 @@
 // Defines the eventhooks.* settings: bounds and units here, meaning in SPEC §5/§6.
 #include "pg/guc.hpp"
 
+#include "core/destination_policy.hpp"
+
 extern "C" {
 #include "miscadmin.h"
 #include "utils/guc.h"
 }
 
 #include <climits>
+#include <cstdio>
+#include <exception>
 
 namespace eventhooks::pg {
 
@@ -17,7 +21,29 @@ int guc_http_response_max_bytes = 64 * 1024;
 char *guc_session_variables = nullptr;
 char *guc_allowed_env = nullptr;
 char *guc_ca_file = nullptr;
+char *guc_allowed_destinations = nullptr;
+char *guc_denied_destinations = nullptr;
 int guc_max_databases = 64;
+
+namespace {
+
+// Rejects a destination list that does not parse, naming the bad entry, so that a typo never
+// reaches the worker (Postgres keeps the previous value and says why).
+bool check_destination_list(char **newval, void **, GucSource) {
+    char problem[1024] = "";
+    try {
+        core::DestinationList list(*newval != nullptr ? *newval : "");
+    } catch (const std::exception &e) {
+        std::snprintf(problem, sizeof problem, "%s", e.what());
+    } catch (...) {
+        std::snprintf(problem, sizeof problem, "the list could not be read");
+    }
+    if (problem[0] == '\0') return true;
+    GUC_check_errdetail("%s", problem);  // no C++ object is alive here
+    return false;
+}
+
+}  // namespace
 
 void define_settings() {
     DefineCustomIntVariable(
@@ -48,6 +74,20 @@ void define_settings() {
     DefineCustomStringVariable("eventhooks.ca_file",
                                "CA bundle for TLS verification of webhooks (empty: system store).",
                                nullptr, &guc_ca_file, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    // SIGHUP: only a superuser (postgresql.conf, ALTER SYSTEM) changes them, and the delivery
+    // worker, which does the checking, takes them in on reload.
+    DefineCustomStringVariable(
+        "eventhooks.allowed_destinations",
+        "Hosts and networks webhooks may reach (empty: any that is not denied).",
+        "Comma-separated IP addresses, CIDRs (10.0.0.0/8), host names and *.domain suffixes.",
+        &guc_allowed_destinations, "", PGC_SIGHUP, GUC_LIST_INPUT, check_destination_list, nullptr,
+        nullptr);
+    DefineCustomStringVariable(
+        "eventhooks.denied_destinations", "Hosts and networks webhooks never reach.",
+        "Comma-separated IP addresses, CIDRs (10.0.0.0/8), host names and *.domain suffixes; "
+        "checked on the address each connection goes to. Wins over allowed_destinations.",
+        &guc_denied_destinations, "169.254.0.0/16, fe80::/10", PGC_SIGHUP, GUC_LIST_INPUT,
+        check_destination_list, nullptr, nullptr);
     // Sizes shared memory, so it is read at server start only. Postgres refuses to define a
     // postmaster setting later (the library loaded by CREATE EXTENSION without preloading).
     if (process_shared_preload_libraries_in_progress)

@@ -14,6 +14,8 @@ extern int guc_http_response_max_bytes;
 extern char *guc_session_variables;
 extern char *guc_allowed_env;
 extern char *guc_ca_file;
+extern char *guc_allowed_destinations;
+extern char *guc_denied_destinations;
 extern int guc_max_databases;  // defined only when preloaded (a postmaster setting)
 
 void define_settings();

@@ -417,41 +417,6 @@ TEST(HttpClient, InFlightCountsAndTimer) {
     EXPECT_TRUE(client.take_completed().empty());
 }
 
-TEST(HttpClient, AllowAddressHookDenies) {
-    LoopbackServer server;
-    HttpClientOptions o = opts();
-    int calls = 0;
-    o.allow_address = [&](const struct sockaddr *sa, socklen_t len) {
-        ++calls;
-        EXPECT_EQ(sa->sa_family, AF_INET);
-        EXPECT_GE(len, static_cast<socklen_t>(sizeof(sockaddr_in)));
-        auto *in = reinterpret_cast<const sockaddr_in *>(sa);
-        EXPECT_EQ(ntohs(in->sin_port), server.port());
-        return ntohl(in->sin_addr.s_addr) != INADDR_LOOPBACK;
-    };
-    HttpClient client(o);
-    HttpResponse r = run_one(client, post(server.url(), 5));
-    EXPECT_EQ(r.tag, 5u);
-    EXPECT_FALSE(r.got_response);
-    EXPECT_EQ(r.status, 0);
-    EXPECT_EQ(r.error, "destination not allowed: 127.0.0.1");
-    EXPECT_GE(calls, 1);
-    EXPECT_EQ(server.accepted(), 0);
-
-    // The same client, after a reload that allows loopback, gets through.
-    HttpClientOptions allow = opts();
-    int allow_calls = 0;
-    allow.allow_address = [&](const struct sockaddr *, socklen_t) {
-        ++allow_calls;
-        return true;
-    };
-    client.set_options(allow);
-    HttpResponse ok = run_one(client, post(server.url(), 6));
-    EXPECT_EQ(ok.status, 200) << ok.error;
-    EXPECT_EQ(allow_calls, 1);
-    EXPECT_EQ(server.accepted(), 1);
-}
-
 TEST(HttpClient, SetOptionsAppliesToLaterRequests) {
     LoopbackServer server;
     HttpClient client(opts());

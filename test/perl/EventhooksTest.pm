@@ -94,6 +94,7 @@ has written its port file.  Options:
   quiet           => 0         pass --quiet (no per-request line on stderr)
   python          => $ENV{PYTHON} || 'python3'
   startup_timeout => 10
+  args            => []        more receiver.py arguments (e.g. --tls-cert, --tls-key)
 
 Returns an EventhooksTest::Receiver object.  Dies if the receiver does not
 come up.
@@ -117,6 +118,7 @@ sub start_receiver
 		'--port-file', $port_file, '--log', $log,
 		'--watch-pid', $$);
 	push @cmd, '--quiet' if $opts{quiet};
+	push @cmd, @{ $opts{args} } if $opts{args};
 
 	my $pid = fork();
 	croak "fork failed: $!" unless defined $pid;

@@ -8,11 +8,15 @@ and functional benchmarks (it is not the benchmark target; nginx is).
 Usage:
     python3 receiver.py --port 0 --port-file /path/port.txt \
         [--log /path/requests.jsonl] [--quiet] [--watch-pid PID]
+        [--tls-cert cert.pem --tls-key key.pem]
 
     --port 0 picks a free port; the chosen port is written to --port-file
     (atomically: temp file + rename) once the socket is listening.  Serves
     until SIGTERM/SIGINT, then exits 0.  --watch-pid PID also makes it exit
     (0) once process PID is gone, so a killed test leaves no receiver behind.
+    --tls-cert/--tls-key also serve HTTPS on the same port: a connection whose
+    first byte starts a TLS handshake is served over TLS with that certificate,
+    others (the control API of the test helpers) stay plain HTTP.
 
 Recording: every request whose path does not start with /_control (any
 method) is recorded as
@@ -53,6 +57,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -149,6 +154,14 @@ class Handler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._dispatch
         raise AttributeError(name)
+
+    def setup(self):
+        # Peek (in this connection's thread) whether the client starts a TLS handshake
+        # (a record of type 22); plain HTTP starts with a method name.
+        ctx = self.server.tls_context
+        if ctx is not None and self.request.recv(1, socket.MSG_PEEK) == b"\x16":
+            self.request = ctx.wrap_socket(self.request, server_side=True)
+        super().setup()
 
     def log_message(self, fmt, *args):
         if not self.server.quiet:
@@ -319,6 +332,15 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024
     allow_reuse_address = True
+    tls_context = None
+
+    def handle_error(self, request, client_address):
+        # A client that rejects our certificate ends the handshake: expected in TLS tests.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            if not self.quiet:
+                sys.stderr.write("receiver: %s: %s\n" % (client_address, sys.exc_info()[1]))
+            return
+        super().handle_error(request, client_address)
 
 
 def write_port_file(path, port):
@@ -347,11 +369,18 @@ def main(argv=None):
     ap.add_argument("--log", help="append one JSON line per recorded request")
     ap.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
     ap.add_argument("--watch-pid", type=int, help="exit when this process no longer exists")
+    ap.add_argument("--tls-cert", help="PEM certificate (chain) for HTTPS on the same port")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
 
     server = Server((HOST, args.port), Handler)
     server.state = State(args.log)
     server.quiet = args.quiet
+    if args.tls_cert:
+        server.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls_context.load_cert_chain(args.tls_cert, args.tls_key)
     port = server.server_address[1]
 
     stop = threading.Event()

@@ -10,7 +10,7 @@
 #       new trigger is as old as its creation, not its transaction, so its owner sees none of
 #       the old trigger's events.
 #
-#   SKIP_BUILD=1 bash scripts/test.sh tap test/t/072_visibility.pl
+#   SKIP_BUILD=1 bash scripts/test.sh tap test/t/074_visibility.pl
 
 use strict;
 use warnings;
