@@ -40,6 +40,9 @@ constexpr int kMaxEventsPerWait = 256;
 // a little over the cap (or any body, with a cap of 0) leaves its connection reusable. Beyond
 // it the client stops reading (see on_body).
 constexpr size_t kDiscardBeforeClose = 65536;
+// ... and for at most this long: a body that trickles in past the cap is not waited for (the
+// answer is known; the slot is worth more than the connection).
+constexpr auto kDiscardForAtMost = std::chrono::milliseconds(500);
 
 // curl_global_init is not thread-safe and must run once per process; a function-local static
 // gives us a thread-safe "once" without locks of our own.
@@ -128,6 +131,7 @@ struct HttpClient::Transfer {
 
     HttpResponse response;
     size_t discarded = 0;  // body bytes past max_response_bytes, read and thrown away
+    Clock::time_point truncated_at;  // when the body first went past max_response_bytes
     // The URL's host, for destination checks; recomputed only when the URL changes.
     std::string host;
     std::string host_url;
@@ -204,9 +208,18 @@ struct CurlCallbacks {
         // beyond that the client stops reading instead of draining a 100 MB or endless body,
         // or waiting while one trickles in. The short count makes curl end the transfer
         // (CURLE_WRITE_ERROR) and close the connection.
+        if (!t->response.body_truncated) t->truncated_at = Clock::now();
         t->response.body_truncated = true;
         t->discarded += n - keep;
         return t->discarded <= kDiscardBeforeClose ? n : 0;
+    }
+
+    // Called by curl at least once a second while a transfer runs: ends one whose body went
+    // past the cap more than kDiscardForAtMost ago (CURLE_ABORTED_BY_CALLBACK; finish() counts
+    // the answer as received, truncated).
+    static int on_progress(void *userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) noexcept {
+        auto *t = static_cast<HttpClient::Transfer *>(userp);
+        return t->response.body_truncated && Clock::now() - t->truncated_at > kDiscardForAtMost;
     }
 
     static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) noexcept {
@@ -400,6 +413,9 @@ void HttpClient::submit(HttpRequest request) {
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlCallbacks::on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &CurlCallbacks::on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, t.get());
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlCallbacks::on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
         if (o.destinations) {

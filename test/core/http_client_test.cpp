@@ -639,6 +639,31 @@ TEST(HttpClientHostile, SlowHugeBodyEndsAtTheCapNotAtTheTimeout) {
     EXPECT_EQ(client.in_flight(), 0u);
 }
 
+// Past the cap, a body that trickles in (one byte every 200 ms after a first piece just over
+// the cap) is not waited for either: the few bytes the client would still read and drop to keep
+// the connection reusable get a short time, not the request's timeout.
+TEST(HttpClientHostile, BodyTricklingPastTheCapIsNotWaitedFor) {
+    RawServer server([](RawServer &s, int fd) {
+        if (!s.send_all(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 200000\r\n\r\n" +
+                                std::string(1100, 'z')))
+            return;
+        for (int i = 0; i < 100; i++)
+            if (!s.send_all(fd, "z") || !s.pause(fd, 200)) return;
+    });
+    HttpClientOptions o = opts();
+    o.max_response_bytes = 1000;
+    HttpClient client(o);
+    HttpRequest req = post(server.url(), 1);
+    req.timeout_ms = 8000;
+    HttpResponse r = run_one(client, req, milliseconds(10000));
+    EXPECT_TRUE(r.got_response) << r.error;
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.body, std::string(1000, 'z'));
+    EXPECT_TRUE(r.body_truncated);
+    EXPECT_LT(r.elapsed_ms, 4000.0);
+    EXPECT_EQ(client.in_flight(), 0u);
+}
+
 // The same as fast as loopback goes: the client stops reading at the cap instead of draining
 // 100 MB, and closes that connection (it is not reusable with the rest unread).
 TEST(HttpClientHostile, FastHugeBodyIsNotReadToTheEnd) {
