@@ -18,7 +18,7 @@ else
     targets=($(ls test/fuzz/*_fuzz.cpp | xargs -n1 basename | sed 's/_fuzz\.cpp$//'))
 fi
 
-if ! { CXX=clang++ cmake -S . -B build/fuzz -DEVENTHOOKS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+if ! { CXX=clang++-14 cmake -S . -B build/fuzz -DEVENTHOOKS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
        cmake --build build/fuzz -j2 -- -s >/dev/null; }; then
     echo "fuzz: build failed"; echo "0 passed, 1 failed"; exit 1
 fi
