@@ -5,7 +5,11 @@ set -euo pipefail
 
 packages=(g++ make cmake pkg-config python3 curl perl
           postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libssl-dev
-          nlohmann-json3-dev libgtest-dev libipc-run-perl ca-certificates)
+          nlohmann-json3-dev libgtest-dev libipc-run-perl ca-certificates
+          clang-14 libclang-rt-14-dev clang-tidy-14 cppcheck)
+# clang-14 and libclang-rt-14-dev (libFuzzer, and the sanitizer runtimes for clang: a
+# recommendation of clang-14 only) build the fuzz targets; clang-tidy-14 (run-clang-tidy-14) and
+# cppcheck are scripts/lint.sh's tools. The g++ sanitizer runtimes come with g++ (libasan8).
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15-pgq3 nginx-light wrk linux-perf valgrind)
 fi

@@ -3,9 +3,13 @@
 #   1. unit tests of src/core (GoogleTest via CMake/ctest)
 #   2. pg_regress tests (sql/, expected/) on a temporary instance
 #   3. TAP tests (test/t/*.pl) with PostgreSQL::Test::Cluster
+#   4. sanitize: the unit tests again under AddressSanitizer + UBSan (build/core-asan)
+#   5. fuzz: each libFuzzer target of test/fuzz for $FUZZ_SECONDS (20) s (scripts/fuzz.sh)
+#   6. lint: clang-tidy and cppcheck over src/ (scripts/lint.sh)
 # Installs missing Debian packages and builds/installs the extension first. Run as root:
 # the servers run as the "postgres" OS user in a scratch directory that user owns.
-# Pass test names to run a subset: scripts/test.sh unit | regress [names] | tap [files]
+# Pass test names to run a subset: scripts/test.sh unit | regress [names] | tap [files] |
+# sanitize | fuzz | lint
 set -uo pipefail
 export PATH="/usr/sbin:/sbin:$PATH"  # runuser lives in /usr/sbin; a plain PATH may lack it
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,6 +89,39 @@ if [[ $only == all || $only == tap ]]; then
         count "$ok" "$bad" "tap: $f (logs: $work/tmp_check/log)"
     done
 fi
+
+if [[ $only == all || $only == sanitize ]]; then
+    echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (src/core)"
+    # Every test is its own process (ctest), so a sanitizer report (which ends the process with
+    # an error: -fno-sanitize-recover=all, halt_on_error) fails exactly the test that caused it;
+    # leaks are reported when each test process exits.
+    if ! { cmake -S . -B build/core-asan -DEVENTHOOKS_SANITIZE=ON >/dev/null &&
+           cmake --build build/core-asan -j2 >/dev/null; }; then
+        count 0 1 "sanitize: build"  # and no stale binary is run
+    else
+        out=$(cd build/core-asan && ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j2 --output-on-failure 2>&1)
+        echo "$out" | grep -E "tests passed|Failed|\*\*\*|ERROR: |runtime error|SUMMARY" | tail -20
+        total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
+        bad=$(echo "$out" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
+        [[ -n $total ]] && count $((total - bad)) "$bad" "sanitize" || count 0 1 "sanitize: no result"
+    fi
+fi
+
+# fuzz.sh and lint.sh end with "N passed, M failed" (one per fuzz target / per tool).
+for step in fuzz lint; do
+    if [[ $only == all || $only == "$step" ]]; then
+        echo "== $step (scripts/$step.sh)"
+        out=$(bash "scripts/$step.sh" 2>&1)
+        echo "$out" | sed '$d'
+        result=$(echo "$out" | tail -1)
+        if [[ $result =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+            count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$step (scripts/$step.sh)"
+        else
+            count 0 1 "$step: no result"
+        fi
+    fi
+done
 
 if ((failed > 0)); then
     echo "Failures:"; printf '  %s\n' "${failures[@]}"

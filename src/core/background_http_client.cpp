@@ -41,6 +41,7 @@ int make_eventfd() {
 }  // namespace
 
 BackgroundHttpClient::BackgroundHttpClient(HttpClientOptions options) {
+    // cppcheck-suppress useInitializationList ; acquired in order with cleanup below
     client_ = std::make_unique<HttpClient>(std::move(options));
     completion_fd_ = make_eventfd();
     try {

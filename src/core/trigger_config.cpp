@@ -323,7 +323,7 @@ void validate_env_name_argument(const std::string &argument_name, const std::str
 std::string webhook_url_problem(const std::string &url) {
     if (url.empty()) return "must not be empty";
     const std::string invalid = "is not a valid URL: ";
-    const std::string not_http = "is not an http or https URL";
+    std::string not_http = "is not an http or https URL";
     if (has_space_or_control(url)) return invalid + "contains whitespace or control characters";
 
     std::unique_ptr<CURLU, CurlUrlDeleter> h(curl_url());

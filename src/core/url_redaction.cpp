@@ -26,13 +26,34 @@ void append_masked_userinfo(std::string &out, std::string_view userinfo) {
     out += kRedactedCredential;
 }
 
-// The "userinfo" of `url` (between "://" and the authority's last "@"), empty when none.
+// In a string known to be one URL, the authority ends only where RFC 3986 ends it: quotes,
+// parentheses and brackets are legal in a userinfo ("https://u:p'w@h/"), and ending there, as
+// in free text, would leave such a password unmasked.
+bool ends_url_authority(char c) { return c == '/' || c == '?' || c == '#'; }
+
+// Where the authority of `url` starts: after "scheme:" and the slashes that follow it, as
+// libcurl reads it ("https:/u:p@h/" is accepted and sends u:p); npos without a scheme.
+size_t authority_start(std::string_view url) {
+    size_t colon = url.find(':');
+    if (colon == std::string_view::npos || colon == 0) return std::string_view::npos;
+    for (size_t i = 0; i < colon; i++) {
+        char c = url[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+        if (!alpha && (i == 0 || !other)) return std::string_view::npos;
+    }
+    size_t start = colon + 1;
+    while (start < url.size() && url[start] == '/') start++;
+    return start;
+}
+
+// The "userinfo" of `url` (between "scheme:" and slashes, and the authority's last "@"), empty
+// when none.
 std::string_view userinfo_of(std::string_view url) {
-    size_t scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return {};
-    size_t start = scheme_end + 3;
+    size_t start = authority_start(url);
+    if (start == std::string_view::npos) return {};
     size_t end = start;
-    while (end < url.size() && !ends_authority(url[end])) end++;
+    while (end < url.size() && !ends_url_authority(url[end])) end++;
     size_t at = url.substr(start, end - start).rfind('@');
     if (at == std::string_view::npos) return {};
     return url.substr(start, at);
@@ -76,6 +97,14 @@ std::string redact_credentials(std::string_view text, std::string_view url) {
     return out;
 }
 
-std::string redact_url(std::string_view url) { return redact_credentials(url); }
+std::string redact_url(std::string_view url) {
+    std::string_view userinfo = userinfo_of(url);
+    if (userinfo.empty()) return std::string(url);
+    size_t start = static_cast<size_t>(userinfo.data() - url.data());
+    std::string out(url.substr(0, start));
+    append_masked_userinfo(out, userinfo);
+    out.append(url.substr(start + userinfo.size()));  // from the "@" on
+    return out;
+}
 
 }  // namespace eventhooks::core

@@ -12,7 +12,8 @@ inline constexpr char kRedactedCredential[] = "***";
 
 // `url` with the userinfo of its authority masked: "https://user:***@host/p" for a user and
 // password, "https://***@host/p" for a userinfo without a colon (often a token). A URL without
-// userinfo comes back unchanged.
+// userinfo comes back unchanged. The authority ends at "/", "?" or "#" only, so a userinfo
+// holding quotes or brackets is masked too.
 std::string redact_url(std::string_view url);
 
 // `text` with the userinfo of every "scheme://userinfo@host" in it masked as redact_url does;

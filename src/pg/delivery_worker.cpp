@@ -388,7 +388,7 @@ class DeliveryLoop {
     void start_waiting_requests() {
         if (ready_.size() == 0 || Clock::now() < hold_until_) return;
         ready_.drain([&](const std::string &webhook) { return shares_.may_start(webhook); },
-                     [&](const std::string &, ClaimedEvent event) { dispatch(event); });
+                     [&](const std::string &, const ClaimedEvent &event) { dispatch(event); });
     }
 
     // Webhooks that get no more events for now: their claimed events still wait for a slot,

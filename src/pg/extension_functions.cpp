@@ -74,6 +74,7 @@ Datum eventhooks_maintain_retry_time(PG_FUNCTION_ARGS) {
     TupleDesc desc = RelationGetDescr(data->tg_relation);
     auto column_of = [desc](const char *name) {
         int column = SPI_fnumber(desc, name);
+        // NOLINTNEXTLINE(bugprone-lambda-function-name): the message says what is wrong
         if (column <= 0) elog(ERROR, "eventhooks.event_log has no column \"%s\"", name);
         return column;
     };

@@ -468,7 +468,7 @@ RowEncoder *make_row_encoder(TupleDesc desc, bool all_columns, const AttrNumber 
     encoder->columns = static_cast<EncodedColumn *>(
         MemoryContextAllocZero(context, sizeof(EncodedColumn) * (candidates + 1)));
     for (int i = 0; i < candidates; i++) {
-        AttrNumber attnum = all_columns ? i + 1 : attnums[i];
+        AttrNumber attnum = all_columns ? static_cast<AttrNumber>(i + 1) : attnums[i];
         Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
         if (att->attisdropped) continue;
         EncodedColumn &column = encoder->columns[encoder->count++];

@@ -130,7 +130,8 @@ ColumnComparison *update_comparisons(const ColumnList &listened, Relation rel, i
     auto *compare = static_cast<ColumnComparison *>(palloc0(sizeof(ColumnComparison) * (n + 1)));
     *count = 0;
     for (int i = 0; i < n; i++) {
-        AttrNumber attnum = listened.all ? i + 1 : listened.attnums[i];
+        AttrNumber attnum =
+            listened.all ? static_cast<AttrNumber>(i + 1) : listened.attnums[i];
         Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
         if (att->attisdropped) continue;
         ColumnComparison &c = compare[(*count)++];
@@ -216,7 +217,7 @@ void build_entry(CachedTrigger *entry, const char *name, Oid firing_trigger, Rel
         if (OidIsValid(bound) && root_trigger(firing_trigger) == bound)
             entry->firing_trigger = firing_trigger;
     }
-    if (OidIsValid(entry->firing_trigger)) {
+    if (HeapTupleIsValid(tuple) && OidIsValid(entry->firing_trigger)) {
         const char *spec_columns[3] = {"on_insert", "on_update", "on_delete"};
         for (int op = 0; op < 3; op++) {
             bool isnull;

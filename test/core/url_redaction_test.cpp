@@ -45,3 +45,18 @@ TEST(RedactCredentials, TheUrlsUserinfoQuotedWithoutScheme) {
     EXPECT_EQ(redact_credentials("could not resolve host \"h\"", "http://h/"),
               "could not resolve host \"h\"");
 }
+
+// Found by test/fuzz/webhook_url_fuzz.cpp: libcurl accepts quotes, parentheses and brackets in a
+// URL's password (RFC 3986 sub-delims), and redaction used to end the authority there as it does
+// in free text, logging such a password in clear.
+TEST(RedactUrl, MasksAPasswordHoldingQuotesOrBrackets) {
+    EXPECT_EQ(redact_url("https://user:p'w@example.com:8443/hook"),
+              "https://user:***@example.com:8443/hook");
+    EXPECT_EQ(redact_url("https://user:(pw)[x]@example.com/"), "https://user:***@example.com/");
+    EXPECT_EQ(redact_credentials("Failed to connect to example.com", "https://u:p'w@example.com/"),
+              "Failed to connect to example.com");
+    EXPECT_EQ(redact_credentials("bad URL https://u:p'w@example.com/", "https://u:p'w@example.com/"),
+              "bad URL https://u:***@example.com/");
+    // libcurl also reads credentials after a single slash.
+    EXPECT_EQ(redact_url("https:/u:pw@example.com/"), "https:/u:***@example.com/");
+}
