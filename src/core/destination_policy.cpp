@@ -1,12 +1,13 @@
 // destination_policy.cpp: parsing and matching of destination lists (see destination_policy.hpp).
 #include "core/destination_policy.hpp"
 
-#include "core/config_error.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "core/config_error.hpp"
 
 namespace eventhooks::core {
 
@@ -252,6 +253,14 @@ std::optional<std::string> DestinationPolicy::refusal(std::string_view host,
         if (!h.empty() && lower_name(h) != text) text += " (host \"" + h + "\")";
         return text;
     };
+    if (denied_.has_names() || allowed_.has_names()) {
+        bool ascii = std::all_of(host.begin(), host.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+        if (!ascii)
+            return who() + ": a host name that is not ASCII cannot be checked against the " +
+                   "host names in " + (denied_.has_names() ? kDeniedSetting : kAllowedSetting) +
+                   "; write it in its xn-- (punycode) form";
+    }
     if (auto entry = denied_.match(host, address))
         return who() + " matches \"" + *entry + "\" in " + kDeniedSetting;
     if (!allowed_.empty() && !allowed_.match(host, address))

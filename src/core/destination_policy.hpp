@@ -33,6 +33,7 @@ class DestinationList {
     explicit DestinationList(std::string_view text);
 
     bool empty() const { return networks_.empty() && names_.empty(); }
+    bool has_names() const { return !names_.empty(); }
     // The entry (as written) matching the URL host or the address; nullopt if none.
     // `host` is the URL's host (brackets around an IPv6 literal are ignored);
     // `address` is in network form (see Address).
@@ -73,7 +74,9 @@ class DestinationPolicy {
 
     // Why a connection to `address` for a URL with host `host` is refused, in plain words
     // ("169.254.169.254 matches \"169.254.0.0/16\" in eventhooks.denied_destinations"), or
-    // nullopt if it is allowed.
+    // nullopt if it is allowed. A host name with non-ASCII characters is refused when a list
+    // has host-name entries: libcurl maps it to ASCII (IDN: "ＬＯＣＡＬＨＯＳＴ" reaches
+    // localhost) after our comparison, which would let it past a denied name.
     std::optional<std::string> refusal(std::string_view host,
                                        const DestinationList::Address &address) const;
     std::optional<std::string> refusal(std::string_view host, const struct sockaddr *sa,

@@ -278,15 +278,23 @@ class DeliveryLoop {
         options.max_total_connections = std::max(guc_max_concurrent_deliveries, 10);
         const char *allowed = guc_allowed_destinations ? guc_allowed_destinations : "";
         const char *denied = guc_denied_destinations ? guc_denied_destinations : "";
+        std::string unreadable;
         try {
             options.destinations = std::make_shared<const core::DestinationPolicy>(allowed, denied);
         } catch (const core::ConfigError &e) {
-            // The settings' check hooks reject such lists, so this is not expected; if it
-            // happens anyway, send nowhere rather than anywhere.
-            elog(WARNING, "%s; no webhook is sent until it is fixed", e.what());
+            // A list in postgresql.conf that did not parse at server start (the check hook lets
+            // it through then, see guc.cpp): send nowhere rather than anywhere.
+            unreadable = e.what();
             options.destinations =
                 std::make_shared<const core::DestinationPolicy>("", "0.0.0.0/0, ::/0");
         }
+        if (!unreadable.empty())
+            call_postgres([&]() {
+                // NOLINTNEXTLINE(bugprone-lambda-function-name): the message says what is wrong
+                ereport(WARNING,
+                        (errmsg("%s", unreadable.c_str()),
+                         errdetail("No webhook is sent until the setting is fixed and reloaded.")));
+            });
         return options;
     }
 

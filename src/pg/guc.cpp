@@ -27,8 +27,15 @@ int guc_max_databases = 64;
 
 namespace {
 
+// False while the destination settings are being defined: Postgres then applies the value
+// from postgresql.conf, and a rejected value would leave the default in force (only link-local
+// denied), quietly opening what the administrator meant to close.
+bool destinations_defined = false;
+
 // Rejects a destination list that does not parse, naming the bad entry, so that a typo never
-// reaches the worker (Postgres keeps the previous value and says why).
+// reaches the worker (on ALTER SYSTEM an error; on reload Postgres keeps the previous value and
+// logs why). Except at definition (server start): there the value is let through, and the
+// delivery worker, which cannot parse it, sends nowhere and says so (client_options()).
 bool check_destination_list(char **newval, void **, GucSource) {
     char problem[1024] = "";
     try {
@@ -38,7 +45,7 @@ bool check_destination_list(char **newval, void **, GucSource) {
     } catch (...) {
         std::snprintf(problem, sizeof problem, "the list could not be read");
     }
-    if (problem[0] == '\0') return true;
+    if (problem[0] == '\0' || !destinations_defined) return true;
     GUC_check_errdetail("%s", problem);  // no C++ object is alive here
     return false;
 }
@@ -88,6 +95,7 @@ void define_settings() {
         "checked on the address each connection goes to. Wins over allowed_destinations.",
         &guc_denied_destinations, "169.254.0.0/16, fe80::/10", PGC_SIGHUP, GUC_LIST_INPUT,
         check_destination_list, nullptr, nullptr);
+    destinations_defined = true;
     // Sizes shared memory, so it is read at server start only. Postgres refuses to define a
     // postmaster setting later (the library loaded by CREATE EXTENSION without preloading).
     if (process_shared_preload_libraries_in_progress)

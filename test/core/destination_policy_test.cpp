@@ -208,6 +208,26 @@ TEST(DestinationPolicy, DeniedNames) {
     EXPECT_FALSE(policy.refusal("example.com", addr("10.0.0.1")));
 }
 
+// libcurl maps a non-ASCII host to ASCII (IDN) after the comparison: full-width
+// "ＬＯＣＡＬＨＯＳＴ" and "ⓛocalhost" reach localhost. With host-name entries such hosts are
+// refused; with address entries only, the address decides as for any host.
+TEST(DestinationPolicy, NonAsciiHostsAreRefusedWhenNamesAreListed) {
+    DestinationPolicy denied_name("", "localhost");
+    auto why = denied_name.refusal("\xef\xbc\xac\xef\xbc\xaf\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xac"
+                                   "HOST",
+                                   addr("127.0.0.1"));
+    ASSERT_TRUE(why.has_value());
+    EXPECT_NE(why->find("not ASCII"), std::string::npos) << *why;
+    EXPECT_NE(why->find("eventhooks.denied_destinations"), std::string::npos) << *why;
+    EXPECT_TRUE(denied_name.refusal("\xe2\x93\x9bocalhost", addr("127.0.0.1")));
+    EXPECT_FALSE(denied_name.refusal("example.com", addr("127.0.0.1")));
+    EXPECT_TRUE(DestinationPolicy("hooks.example.com", "").refusal("h\xc3\xb6oks.example.com",
+                                                                   addr("10.0.0.1")));
+    // Address lists only: no name to get around.
+    EXPECT_FALSE(DestinationPolicy("", kDefaultDenied).refusal("b\xc3\xbc" "cher.example",
+                                                               addr("10.0.0.1")));
+}
+
 TEST(DestinationPolicy, TextAndSockaddrForms) {
     DestinationPolicy policy("", kDefaultDenied);
     EXPECT_TRUE(policy.refusal("x", std::string_view("169.254.1.2")));

@@ -199,5 +199,22 @@ for my $setting (qw(allowed_destinations denied_destinations))
 		"non-superuser cannot ALTER SYSTEM SET $setting");
 }
 
+# --- A list in postgresql.conf that does not parse at server start --------------------------
+# Postgres would keep the default (only link-local denied) if the check hook refused it at
+# start: the worker sends nowhere instead, and says why.
+sq(q{ALTER SYSTEM RESET eventhooks.allowed_destinations});
+sq(q{ALTER SYSTEM RESET eventhooks.denied_destinations});
+$node->append_conf('postgresql.conf', q{eventhooks.denied_destinations = '10.0.0.1/8'});
+my $log_offset = -s $node->logfile;
+$node->restart;
+is(sq('SHOW eventhooks.denied_destinations'), '10.0.0.1/8',
+	'bad list at start: the value from postgresql.conf is in force, not the default');
+refused($recv->url('/after-bad-start'),
+	'127.0.0.1 matches "0.0.0.0/0" in eventhooks.denied_destinations',
+	'bad list at start: loopback is not reachable');
+ok(wait_for_log($node, qr/WARNING:.*10\.0\.0\.1\/8.*host bits set/, 20, $log_offset),
+	'bad list at start: the worker warns, naming the entry');
+is($recv->count(path => '/after-bad-start'), 0, 'bad list at start: receiver got nothing');
+
 $node->stop;
 done_testing();
