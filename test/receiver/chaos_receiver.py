@@ -25,14 +25,14 @@ Exits on SIGTERM/SIGINT, or by itself once --watch-pid's process is gone.
 
 import argparse
 import json
-import os
 import random
-import signal
 import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from receiver_process import serve_until_stopped
 
 HOST = "127.0.0.1"
 OK_BODY = b'{"ok":true}'
@@ -133,16 +133,6 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main():
     ap = argparse.ArgumentParser(description="chaos webhook receiver (127.0.0.1 only)")
     ap.add_argument("--port-file", required=True)
@@ -159,20 +149,7 @@ def main():
     server.state = State(args)
     server.late_sec = args.late_sec
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    tmp = "%s.tmp" % args.port_file
-    with open(tmp, "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(tmp, args.port_file)
-
-    while not stop.wait(0.5):
-        if args.watch_pid and not pid_alive(args.watch_pid):
-            break
-    server.shutdown()
-    server.server_close()
+    serve_until_stopped(server, args.port_file, args.watch_pid)
     server.state.log.close()
     return 0
 

@@ -32,12 +32,12 @@ client that never hangs up cannot keep a thread for ever. Exits on SIGTERM/SIGIN
 
 import argparse
 import json
-import os
-import signal
 import socket
 import socketserver
 import threading
 import time
+
+from receiver_process import serve_until_stopped
 
 HOST = "127.0.0.1"
 HUNDRED_MB = 100 * 1024 * 1024
@@ -188,23 +188,6 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 256
 
 
-def write_port_file(path, port):
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write("%d\n" % port)
-    os.replace(tmp, path)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main():
     ap = argparse.ArgumentParser(description="hostile webhook receiver (127.0.0.1 only)")
     ap.add_argument("--port", type=int, default=0)
@@ -214,17 +197,7 @@ def main():
 
     server = Server((HOST, args.port), Handler)
     server.state = State()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                     daemon=True).start()
-    write_port_file(args.port_file, server.server_address[1])
-    while not stop.wait(0.5):
-        if args.watch_pid and not pid_alive(args.watch_pid):
-            break
-    server.shutdown()
-    server.server_close()
+    serve_until_stopped(server, args.port_file, args.watch_pid)
     return 0
 
 
