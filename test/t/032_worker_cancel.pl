@@ -17,7 +17,7 @@ my $node = new_eventhooks_node('cancel');
 sub sq { return $node->safe_psql('postgres', $_[0]); }
 
 sq(q{CREATE EXTENSION pg_eventhooks});
-$recv->set_rule('/hook', delay_ms => 20);
+$recv->set_rule('/hook', delay_ms => 100);  # the drain lasts ~2 s: many cancels land in it
 sq(qq{
 CREATE TABLE t (id int);
 SELECT eventhooks.create_event_trigger(name => 'hook', table_name => 't',
@@ -36,7 +36,7 @@ sq(q{INSERT INTO t VALUES (0)});
 ok($recv->wait_for_count(1, path => '/hook', timeout => 10), 'idle: an event after the cancels is delivered');
 is(delivery_worker_pid($node), $pid, 'idle: the same worker process runs on');
 
-# Draining: 2,000 events answered after 20 ms each, cancels every 50 ms meanwhile.
+# Draining: 2,000 events answered after 100 ms each, cancels every 50 ms meanwhile.
 sq(q{INSERT INTO t SELECT g FROM generate_series(1, 2000) g});
 my $cancels = 0;
 my $deadline = time() + 60;
