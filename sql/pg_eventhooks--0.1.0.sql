@@ -130,6 +130,44 @@ CREATE FUNCTION eventhooks.redeliver_event(event_id uuid) RETURNS void
 CREATE FUNCTION eventhooks.invoke_event_trigger(name text, payload jsonb) RETURNS uuid
     AS 'MODULE_PATHNAME', 'eventhooks_invoke_event_trigger' LANGUAGE C;
 
+-- Cron triggers and scheduled events, SQL API (SPEC §2, §7; src/pg/cron_trigger_api.cpp,
+-- src/pg/scheduled_event_api.cpp).
+CREATE FUNCTION eventhooks.create_cron_trigger(
+    name       text,
+    webhook    text,
+    schedule   text,
+    payload    jsonb   DEFAULT NULL,
+    headers    jsonb   DEFAULT '[]',
+    retry_conf jsonb   DEFAULT '{}',
+    comment    text    DEFAULT NULL,
+    replace    boolean DEFAULT false,
+    signing    jsonb   DEFAULT NULL
+) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_create_cron_trigger' LANGUAGE C;
+CREATE FUNCTION eventhooks.delete_cron_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_delete_cron_trigger' LANGUAGE C;
+CREATE FUNCTION eventhooks.pause_cron_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_pause_cron_trigger' LANGUAGE C;
+CREATE FUNCTION eventhooks.resume_cron_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_resume_cron_trigger' LANGUAGE C;
+CREATE FUNCTION eventhooks.create_scheduled_event(
+    webhook     text,
+    schedule_at timestamptz,
+    payload     jsonb DEFAULT NULL,
+    headers     jsonb DEFAULT '[]',
+    retry_conf  jsonb DEFAULT '{}',
+    comment     text  DEFAULT NULL,
+    signing     jsonb DEFAULT NULL
+) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'eventhooks_create_scheduled_event' LANGUAGE C;
+CREATE FUNCTION eventhooks.delete_scheduled_event(event_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_delete_scheduled_event' LANGUAGE C;
+-- The next `count` times of a cron schedule after `after` (UTC): what a cron trigger with that
+-- schedule would send, for a look ahead; the worker plans cron_events with it.
+CREATE FUNCTION eventhooks.cron_next_times(schedule text, after timestamptz, count integer)
+    RETURNS SETOF timestamptz
+    AS 'MODULE_PATHNAME', 'eventhooks_cron_next_times' LANGUAGE C STABLE STRICT;
+
 -- Per database delivery worker state, from shared memory.
 CREATE FUNCTION eventhooks.worker_status(
     OUT database_name name, OUT pid integer, OUT requests_in_flight integer,
@@ -144,6 +182,108 @@ CREATE VIEW eventhooks.worker_status AS SELECT * FROM eventhooks.worker_status()
 CREATE FUNCTION eventhooks.extension_created() RETURNS void
     AS 'MODULE_PATHNAME', 'eventhooks_extension_created' LANGUAGE C;
 SELECT eventhooks.extension_created();
+
+-- Cron triggers and one-off scheduled events (SPEC §2), in tables named after Hasura's
+-- (hdb_cron_triggers, hdb_cron_events, hdb_scheduled_events and their invocation logs). An
+-- event's status: 'scheduled' (pending: due at coalesce(next_retry_at, scheduled_time)),
+-- 'delivered', 'error' (retries used up) or 'dead' (could first be sent more than tolerance_sec
+-- after its time, or its time passed while its cron trigger was paused). 'locked' is Hasura's
+-- and never written: the delivery worker keeps its claims in memory, as for event_log.
+CREATE TABLE eventhooks.cron_triggers (
+    name       text PRIMARY KEY,
+    webhook    text NOT NULL,
+    schedule   text NOT NULL,
+    payload    jsonb,
+    headers    jsonb NOT NULL DEFAULT '[]',
+    retry_conf jsonb NOT NULL DEFAULT '{}',
+    comment    text,
+    signing    jsonb,
+    paused     boolean NOT NULL DEFAULT false,
+    owner      name NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Upcoming events are materialized ahead of time (src/pg/cron_source.cpp): operators see what
+-- will be sent, and a restart loses nothing. One row per trigger and time: a time is sent once.
+CREATE TABLE eventhooks.cron_events (
+    id             uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    trigger_name   text NOT NULL,
+    scheduled_time timestamptz NOT NULL,
+    status         text NOT NULL DEFAULT 'scheduled'
+                   CHECK (status IN ('scheduled', 'locked', 'delivered', 'error', 'dead')),
+    tries          integer NOT NULL DEFAULT 0,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    next_retry_at  timestamptz,
+    CONSTRAINT cron_events_once_per_time UNIQUE (trigger_name, scheduled_time)
+);
+-- What waits, by when it is due: the worker's claim and its next wake-up read only this.
+CREATE INDEX cron_events_due ON eventhooks.cron_events ((coalesce(next_retry_at, scheduled_time)))
+    WHERE status = 'scheduled';
+
+CREATE TABLE eventhooks.cron_event_invocation_logs (
+    id           uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    event_id     uuid NOT NULL,
+    trigger_name text NOT NULL,
+    status       integer,
+    request      jsonb NOT NULL,
+    response     jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX cron_event_invocation_logs_event_id
+    ON eventhooks.cron_event_invocation_logs (event_id);
+
+-- A one-off event carries its own delivery configuration.
+CREATE TABLE eventhooks.scheduled_events (
+    id             uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    webhook        text NOT NULL,
+    scheduled_time timestamptz NOT NULL,
+    payload        jsonb,
+    headers        jsonb NOT NULL DEFAULT '[]',
+    retry_conf     jsonb NOT NULL DEFAULT '{}',
+    comment        text,
+    signing        jsonb,
+    status         text NOT NULL DEFAULT 'scheduled'
+                   CHECK (status IN ('scheduled', 'locked', 'delivered', 'error', 'dead')),
+    tries          integer NOT NULL DEFAULT 0,
+    owner          name NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    next_retry_at  timestamptz
+);
+CREATE INDEX scheduled_events_due
+    ON eventhooks.scheduled_events ((coalesce(next_retry_at, scheduled_time)))
+    WHERE status = 'scheduled';
+
+CREATE TABLE eventhooks.scheduled_event_invocation_logs (
+    id         uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
+    event_id   uuid NOT NULL,
+    status     integer,
+    request    jsonb NOT NULL,
+    response   jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX scheduled_event_invocation_logs_event_id
+    ON eventhooks.scheduled_event_invocation_logs (event_id);
+
+-- pg_dump keeps the cron triggers and what is still to be sent.
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.cron_triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.cron_events',
+    'WHERE status OPERATOR(pg_catalog.=) ''scheduled''');
+SELECT pg_catalog.pg_extension_config_dump('eventhooks.scheduled_events',
+    'WHERE status OPERATOR(pg_catalog.=) ''scheduled''');
+
+-- A change to cron triggers tells the delivery worker (relcache) to plan their events again;
+-- a write of what is due wakes it at commit (it sleeps until the next due time it knows).
+CREATE TRIGGER cron_triggers_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON eventhooks.cron_triggers
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.configuration_changed();
+CREATE FUNCTION eventhooks.wake_delivery_worker() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'eventhooks_wake_delivery_worker' LANGUAGE C;
+CREATE TRIGGER cron_events_wake_worker
+    AFTER INSERT OR UPDATE ON eventhooks.cron_events
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.wake_delivery_worker();
+CREATE TRIGGER scheduled_events_wake_worker
+    AFTER INSERT OR UPDATE ON eventhooks.scheduled_events
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.wake_delivery_worker();
 
 -- Test hook for the C++/Postgres boundary: raises a C++ exception of the given kind inside a
 -- SQL-callable function (see src/pg/pg_guard.hpp). Superuser only.

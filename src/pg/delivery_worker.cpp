@@ -710,6 +710,7 @@ void eventhooks_delivery_worker_main(Datum main_arg) {
     // pg_terminate_backend stops the worker cleanly (SIGTERM); the launcher starts a new one.
     pqsignal(SIGINT, SIG_IGN);
     BackgroundWorkerUnblockSignals();
+    am_delivery_worker = true;
     if (!take_slot(database_oid)) proc_exit(0);
     before_shmem_exit(release_slot, (Datum)0);
 

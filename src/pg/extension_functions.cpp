@@ -39,6 +39,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(eventhooks_new_event_id);
 PG_FUNCTION_INFO_V1(eventhooks_configuration_changed);
 PG_FUNCTION_INFO_V1(eventhooks_maintain_retry_time);
+PG_FUNCTION_INFO_V1(eventhooks_wake_delivery_worker);
 PG_FUNCTION_INFO_V1(eventhooks_extension_created);
 PG_FUNCTION_INFO_V1(eventhooks_raise_cpp_exception);
 
@@ -57,6 +58,16 @@ Datum eventhooks_configuration_changed(PG_FUNCTION_ARGS) {
         elog(ERROR, "configuration_changed must be called as a trigger");
     auto *data = reinterpret_cast<TriggerData *>(fcinfo->context);
     CacheInvalidateRelcacheByRelid(RelationGetRelid(data->tg_relation));
+    return PointerGetDatum(nullptr);
+}
+
+// Statement trigger on cron_events and scheduled_events: a transaction that writes what is due
+// wakes the delivery worker at commit, which sleeps until the next due time it knows of. Not the
+// worker's own writes (recording results): it knows what it wrote.
+Datum eventhooks_wake_delivery_worker(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        elog(ERROR, "wake_delivery_worker must be called as a trigger");
+    if (!eventhooks::pg::am_delivery_worker) eventhooks::pg::note_event_requeued();
     return PointerGetDatum(nullptr);
 }
 

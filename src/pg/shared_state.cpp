@@ -13,6 +13,8 @@ extern "C" {
 
 namespace eventhooks::pg {
 
+bool am_delivery_worker = false;
+
 static SharedState *state = nullptr;
 static shmem_request_hook_type previous_shmem_request_hook = nullptr;
 static shmem_startup_hook_type previous_shmem_startup_hook = nullptr;

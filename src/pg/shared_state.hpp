@@ -94,4 +94,7 @@ bool take_delivery_place(DeliverySlot *slot);
 
 void wake_launcher();
 
+// True in a delivery worker process (set at its start): its own writes need no wake-up.
+extern bool am_delivery_worker;
+
 }  // namespace eventhooks::pg
