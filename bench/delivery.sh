@@ -70,21 +70,13 @@ SELECT eventhooks.create_event_trigger('drain_events', 'bench_drain', webhook =>
 SELECT eventhooks.create_event_trigger('latency_events', 'bench_latency', webhook => '$hook/latency', on_insert => '{}');
 SQL
 
-worker_pid=""
-for _ in $(seq 100); do
-    worker_pid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_eventhooks delivery' AND datname = 'postgres'")
-    [[ -n $worker_pid ]] && break
-    sleep 0.1
-done
-[[ -n $worker_pid ]] || { echo "no delivery worker started" >&2; tail "$work/server.log" >&2; exit 1; }
+wait_delivery_worker
 
 access_log=$work/nginx/logs/access.log
 # log_lines PATH: requests nginx logged for that path (the log is flushed every 100 ms).
 log_lines() { { grep -c " $1 " "$access_log" 2>/dev/null || true; } | tail -1; }
 sent() { sql -c "SELECT events_sent FROM eventhooks.worker_status WHERE database_name = 'postgres'"; }
 pending() { sql -c "SELECT count(*) FROM eventhooks.event_log WHERE NOT delivered AND NOT error AND NOT archived"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}'; }
 rss_sample() { # pid -> "VmRSS VmHWM RssAnon RssShmem" in kB
     awk '/^VmRSS:/ {r=$2} /^VmHWM:/ {h=$2} /^RssAnon:/ {a=$2} /^RssShmem:/ {s=$2} END {print r+0, h+0, a+0, s+0}' \
         "/proc/$1/status" 2>/dev/null || echo "0 0 0 0"

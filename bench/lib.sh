@@ -152,6 +152,22 @@ bench_cleanup() {
     if [[ -n $work && -z ${KEEP_WORK:-} ]]; then rm -rf "$work"; fi
 }
 
+now() { date +%s.%N; }
+# since T: seconds from the unix time T (as now prints it) until now, 3 decimals
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}'; }
+
+# wait_delivery_worker: waits (up to 10 s) for the delivery worker of database postgres and sets
+# worker_pid; exits the script with the server log's tail if none starts.
+wait_delivery_worker() {
+    worker_pid=""
+    for _ in $(seq 100); do
+        worker_pid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_eventhooks delivery' AND datname = 'postgres'")
+        [[ -n $worker_pid ]] && break
+        sleep 0.1
+    done
+    [[ -n $worker_pid ]] || { echo "no delivery worker started" >&2; tail "$work/server.log" >&2; exit 1; }
+}
+
 # median of the numbers given as arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
