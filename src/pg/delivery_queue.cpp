@@ -35,8 +35,11 @@ namespace eventhooks::pg {
 
 namespace {
 
-constexpr int kClaimColumns = 15;
+constexpr int kClaimColumns = 17;
 constexpr int kFromCursorColumn = 14;  // 0-based: the row came from the cursor's arm
+constexpr int kSourceColumn = 15;      // SourceKind
+constexpr int kQueueKeyColumn = 16;    // NULL: the trigger's name (event_log)
+constexpr int kSourceKinds = 3;
 
 // The results of a round's attempts, one array per column: no JSON document to parse and
 // take apart again (that was 40% of this statement's time); each request and response is
@@ -91,14 +94,14 @@ const char *const kRecordSql =
 #define PENDING "NOT e.delivered AND NOT e.error AND NOT e.archived "
 const char *const kClaimSql =
     "SELECT * FROM ("
-    " (SELECT " EVENT_COLUMNS ", false "
+    " (SELECT " EVENT_COLUMNS ", false, 0, NULL::text "
     "  FROM eventhooks.event_log e "
     "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "  WHERE e.next_retry_at IS NOT NULL AND e.next_retry_at <= now() AND " PENDING
     "    AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
     "  ORDER BY e.next_retry_at LIMIT $1) "
     " UNION ALL "
-    " (SELECT " EVENT_COLUMNS ", true "
+    " (SELECT " EVENT_COLUMNS ", true, 0, NULL::text "
     "  FROM eventhooks.event_log e "
     "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "  WHERE e.id > $4 AND e.next_retry_at IS NULL AND " PENDING
@@ -109,7 +112,7 @@ const char *const kClaimSql =
 // The events of one webhook that the cursor passed by while the webhook had no room
 // (TriggerCursor): from its own cursor ($2) up to where the main cursor stood ($3).
 const char *const kTriggerArmSql =
-    "SELECT " EVENT_COLUMNS ", false "
+    "SELECT " EVENT_COLUMNS ", false, 0, NULL::text "
     "FROM eventhooks.event_log e "
     "LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "WHERE e.id > $2 AND e.id <= $3 AND e.trigger_name = $4 AND e.next_retry_at IS NULL AND "
@@ -160,7 +163,7 @@ struct RawRound {
     bool cursor_reset;  // a new event_log (extension re-created): trigger cursors are void
     bool counted;
     int64 counts[3];
-    int64 next_retry_in_ms;  // -1: no claim, or no retry waiting
+    int64 next_retry_in_ms;  // -1: no claim, or no retry waiting (nor timed event)
     int64 count_cost_us;
     int64 requeued;  // records whose event was not settled (changed during the attempt)
 };
@@ -274,8 +277,9 @@ Datum nullable_text_array(int count, const char *const *items) {
         construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-// Returns how many of the records' events were not settled (kRecordSql).
-int64 record_results(const RecordColumns &r) {
+// Returns how many of the records' events were not settled (kRecordSql, or a timed source's
+// record_sql, which take the same parameters).
+int64 record_results(const RecordColumns &r, SPIPlanPtr *plan, const char *sql) {
     Oid types[11] = {UUIDARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
                      BOOLARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
                      TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
@@ -299,36 +303,67 @@ int64 record_results(const RecordColumns &r) {
         nullable_text_array(r.count, r.responses),
         nullable_text_array(r.count, r.row_versions),
     };
-    if (SPI_execute_plan(prepared_plan(&record_plan, kRecordSql, 11, types), values, nullptr,
-                         false, 0) != SPI_OK_SELECT ||
+    if (SPI_execute_plan(prepared_plan(plan, sql, 11, types), values, nullptr, false, 0) !=
+            SPI_OK_SELECT ||
         SPI_processed != 1)
         elog(ERROR, "pg_eventhooks: recording delivery results failed");
     bool isnull;
     return r.count - int8_cell(1, &isnull);
 }
 
+// The timed sources' statements, prepared once per worker like the event_log ones.
+struct TimedPlans {
+    SPIPlanPtr mark_dead = nullptr;
+    SPIPlanPtr claim = nullptr;
+    SPIPlanPtr record = nullptr;
+    SPIPlanPtr next_due = nullptr;
+};
+TimedPlans timed_plans[kSourceKinds];
+
+TimedPlans &plans_of(const TimedSource &source) {
+    return timed_plans[static_cast<int>(source.kind)];
+}
+
+// Records each source's attempts in its own tables; returns how many were not settled.
+int64 record_all(const RecordColumns *per_source) {
+    int64 requeued = 0;
+    if (per_source[0].count > 0)
+        requeued += record_results(per_source[0], &record_plan, kRecordSql);
+    for (const TimedSource *source : timed_sources()) {
+        const RecordColumns &records = per_source[static_cast<int>(source->kind)];
+        if (records.count > 0)
+            requeued += record_results(records, &plans_of(*source).record, source->record_sql);
+    }
+    return requeued;
+}
+
 // Only records: the transaction of a round that failed, narrowed (run_round).
-void record_in_transaction(const RecordColumns &records, bool *extension_present, int64 *requeued) {
+void record_in_transaction(const RecordColumns *per_source, bool *extension_present,
+                           int64 *requeued) {
     begin_transaction("pg_eventhooks: record results");
     *extension_present = lock_extension();
-    if (*extension_present) *requeued = record_results(records);
+    if (*extension_present) *requeued = record_all(per_source);
     end_transaction();
 }
 
 // Event trigger configurations changed (their table's relcache was invalidated, see
 // eventhooks_configuration_changed): events claimed before then may carry an old webhook.
 Oid watched_configuration_relid = InvalidOid;
+Oid watched_cron_relid = InvalidOid;
 bool configuration_changed = false;
+bool cron_configuration_changed = false;
 
 void note_relcache_invalidation(Datum, Oid relid) {
     if (relid == InvalidOid || relid == watched_configuration_relid) configuration_changed = true;
+    if (relid == InvalidOid || relid == watched_cron_relid)
+        configuration_changed = cron_configuration_changed = true;
 }
 
 // The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
 Oid cursor_relid = InvalidOid;
 
 struct RoundInput {
-    RecordColumns records;
+    RecordColumns records[kSourceKinds];  // by SourceKind
     int claim_limit;
     int excluded_count;
     const char *const *excluded;
@@ -369,6 +404,40 @@ void take_claimed_rows(SPITupleTable *claimed, uint64 returned, bool main_statem
     }
 }
 
+// The timed sources' part of a claim: each marks dead what is too late, then claims up to
+// `limit` due events (rows appended to out, ids to in_flight). Returns whether a source filled
+// its limit; *next_due_ms: the earliest not yet due (-1: none).
+bool claim_timed(const RoundInput &in, int limit, MemoryContext context, RawRound *out,
+                 Datum *in_flight, int *in_flight_count, int64 *next_due_ms) {
+    bool filled = false;
+    *next_due_ms = -1;
+    for (const TimedSource *source : timed_sources()) {
+        TimedPlans &plans = plans_of(*source);
+        Oid dead_types[1] = {UUIDARRAYOID};
+        Datum dead_values[1] = {uuid_array(in_flight, *in_flight_count)};
+        if (SPI_execute_plan(prepared_plan(&plans.mark_dead, source->mark_dead_sql, 1, dead_types),
+                             dead_values, nullptr, false, 0) < 0)
+            elog(ERROR, "pg_eventhooks: marking late %s events dead failed", source->what);
+        Oid types[3] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID};
+        Datum values[3] = {Int32GetDatum(limit), text_array(in.excluded_count, in.excluded),
+                           uuid_array(in_flight, *in_flight_count)};
+        if (SPI_execute_plan(prepared_plan(&plans.claim, source->claim_sql, 3, types), values,
+                             nullptr, false, 0) != SPI_OK_SELECT)
+            elog(ERROR, "pg_eventhooks: claiming %s events failed", source->what);
+        uint64 returned = SPI_processed;
+        filled = filled || returned >= static_cast<uint64>(limit);
+        take_claimed_rows(SPI_tuptable, returned, false, nullptr, nullptr, context, out, in_flight,
+                          in_flight_count);
+        if (SPI_execute_plan(prepared_plan(&plans.next_due, source->next_due_sql, 0, nullptr),
+                             nullptr, nullptr, true, 1) != SPI_OK_SELECT)
+            elog(ERROR, "pg_eventhooks: reading the next %s time failed", source->what);
+        bool isnull = true;
+        int64 ms = SPI_processed == 1 ? int8_cell(1, &isnull) : -1;
+        if (!isnull && ms >= 0 && (*next_due_ms < 0 || ms < *next_due_ms)) *next_due_ms = ms;
+    }
+    return filled;
+}
+
 void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryContext context,
                               RawRound *out) {
     begin_transaction("pg_eventhooks: record results and claim events");
@@ -383,20 +452,27 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         cursor_relid = relid;
         out->cursor_reset = true;
     }
-    if (in.records.count > 0) out->requeued = record_results(in.records);
+    out->requeued = record_all(in.records);
     // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
     // Room for the events claimed now too: they count as pending (kCountSql) like those held.
-    Datum *in_flight =
-        static_cast<Datum *>(palloc(sizeof(Datum) * (in.in_flight_count + in.claim_limit + 1)));
+    // Timed sources claim up to claim_limit besides event_log's claim_limit: a backlog of
+    // events does not hold back what is due at a time (nor the reverse).
+    Datum *in_flight = static_cast<Datum *>(
+        palloc(sizeof(Datum) * (in.in_flight_count + 2 * in.claim_limit + 1)));
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
     watched_configuration_relid = event_triggers_relid();
+    watched_cron_relid = cron_triggers_relid();
     // A new event_log (DROP and CREATE EXTENSION since the last round): the worker's exclusions
     // and held events belong to the old one; it claims again in the next round, afresh.
     if (in.claim_limit > 0 && !out->cursor_reset && !delivery_held_by_subscription(relid)) {
         out->cells = static_cast<char **>(MemoryContextAllocZero(
-            context, sizeof(char *) * kClaimColumns * (in.claim_limit + 1)));
+            context, sizeof(char *) * kClaimColumns * (2 * in.claim_limit + 1)));
+        int64 next_due_ms = -1;
+        bool timed_filled = claim_timed(in, in.claim_limit, context, out, in_flight,
+                                        &in_flight_count, &next_due_ms);
+        int timed_rows = static_cast<int>(out->rows);
         pg_uuid_t main_cursor_before = *cursor;
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
         Datum values[4] = {Int32GetDatum(in.claim_limit),
@@ -422,10 +498,10 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             if (!isnull && uuid_less(*cursor, *DatumGetUUIDP(newest)))
                 *cursor = *DatumGetUUIDP(newest);
         }
-        out->more_due = !main_ran_dry;
+        out->more_due = !main_ran_dry || timed_filled;
         // Webhooks with room again: the events the main cursor passed by while they had none.
         for (int i = 0; i < in.trigger_cursor_count; i++) {
-            int budget = in.claim_limit - static_cast<int>(out->rows);
+            int budget = in.claim_limit - (static_cast<int>(out->rows) - timed_rows);
             if (budget <= 0) {
                 out->more_due = true;
                 break;
@@ -457,6 +533,8 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             elog(ERROR, "pg_eventhooks: reading the next retry time failed");
         bool isnull = true;
         if (SPI_processed == 1) out->next_retry_in_ms = int8_cell(1, &isnull);
+        if (next_due_ms >= 0 && (out->next_retry_in_ms < 0 || next_due_ms < out->next_retry_in_ms))
+            out->next_retry_in_ms = next_due_ms;
     }
     // A successor may start where this round leaves off, but not past an event in flight.
     out->relid = relid;
@@ -503,12 +581,32 @@ MemoryContext round_context() {
 // The records as column arrays (the strings stay owned by the records).
 class RecordArrays {
   public:
-    RecordArrays(const AttemptRecord *records, size_t n)
+    // The records of one source.
+    RecordArrays(const AttemptRecord *records, size_t count, SourceKind source)
+        : RecordArrays(records, count, source, count_of(records, count, source)) {}
+
+    RecordColumns columns() const {
+        return {static_cast<int>(ids_.size()), ids_.data(),        trigger_names_.data(),
+                archive_.get(),                delivered_.get(),   error_.get(),
+                tries_.data(),                 retry_in_ms_.data(), status_.data(),
+                requests_.data(),              responses_.data(),  row_versions_.data()};
+    }
+
+  private:
+    static size_t count_of(const AttemptRecord *records, size_t count, SourceKind source) {
+        size_t n = 0;
+        for (size_t i = 0; i < count; i++) n += records[i].source == source ? 1 : 0;
+        return n;
+    }
+
+    RecordArrays(const AttemptRecord *records, size_t count, SourceKind source, size_t n)
         : ids_(n), trigger_names_(n), requests_(n), responses_(n), row_versions_(n),
           archive_(new bool[n + 1]), delivered_(new bool[n + 1]), error_(new bool[n + 1]),
           tries_(n), status_(n), retry_in_ms_(n) {
-        for (size_t i = 0; i < n; i++) {
-            const AttemptRecord &r = records[i];
+        size_t i = 0;
+        for (size_t k = 0; k < count; k++) {
+            const AttemptRecord &r = records[k];
+            if (r.source != source) continue;
             ids_[i] = r.event_id.c_str();
             trigger_names_[i] = r.trigger_name.c_str();
             archive_[i] = r.archive;
@@ -520,20 +618,30 @@ class RecordArrays {
             requests_[i] = r.request.empty() ? nullptr : r.request.c_str();
             responses_[i] = r.response.empty() ? nullptr : r.response.c_str();
             row_versions_[i] = r.row_version.empty() ? nullptr : r.row_version.c_str();
+            i++;
         }
     }
-    RecordColumns columns() const {
-        return {static_cast<int>(ids_.size()), ids_.data(),        trigger_names_.data(),
-                archive_.get(),                delivered_.get(),   error_.get(),
-                tries_.data(),                 retry_in_ms_.data(), status_.data(),
-                requests_.data(),              responses_.data(),  row_versions_.data()};
-    }
 
-  private:
     std::vector<const char *> ids_, trigger_names_, requests_, responses_, row_versions_;
     std::unique_ptr<bool[]> archive_, delivered_, error_;
     std::vector<int32> tries_, status_;
     std::vector<int64> retry_in_ms_;
+};
+
+// A round's records split by source, each source's as the columns its record statement takes.
+class RoundRecords {
+  public:
+    RoundRecords(const AttemptRecord *records, size_t count)
+        : by_source_{RecordArrays(records, count, SourceKind::EventTrigger),
+                     RecordArrays(records, count, SourceKind::CronTrigger),
+                     RecordArrays(records, count, SourceKind::ScheduledEvent)} {
+        for (int kind = 0; kind < kSourceKinds; kind++) columns_[kind] = by_source_[kind].columns();
+    }
+    const RecordColumns *columns() const { return columns_; }
+
+  private:
+    RecordArrays by_source_[kSourceKinds];
+    RecordColumns columns_[kSourceKinds];
 };
 
 struct Failure {
@@ -654,11 +762,10 @@ class Narrowing {
 
   private:
     bool record(const AttemptRecord *records, size_t count, Failure *failure) {
-        RecordArrays arrays(records, count);
-        RecordColumns columns = arrays.columns();
+        RoundRecords split(records, count);
         bool present = true;
         int64 requeued = 0;
-        if (!in_transaction([&]() { record_in_transaction(columns, &present, &requeued); },
+        if (!in_transaction([&]() { record_in_transaction(split.columns(), &present, &requeued); },
                             failure))
             return false;
         if (!present) result_.extension_present = false;  // nothing left to record into
@@ -682,7 +789,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                       const std::vector<std::string> &excluded_triggers,
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
                       std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts) {
-    RecordArrays arrays(records.data(), records.size());
+    RoundRecords split(records.data(), records.size());
     std::vector<const char *> excluded;
     excluded.reserve(excluded_triggers.size());
     for (const auto &name : excluded_triggers) excluded.push_back(name.c_str());
@@ -732,7 +839,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     MemoryContext context = round_context();
     MemoryContextReset(context);
     RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}, -1, 0, 0};
-    RoundInput input{arrays.columns(),
+    RoundInput input{{split.columns()[0], split.columns()[1], split.columns()[2]},
                      claim_limit,
                      static_cast<int>(excluded.size()),
                      excluded.data(),
@@ -807,6 +914,10 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         e.retry_conf = cell(raw, row, 11);
         e.row_version = cell(raw, row, 12);
         e.signing = cell(raw, row, 13);
+        // NOLINTNEXTLINE(cert-err34-c): the text of a constant of our own statements
+        e.source = static_cast<SourceKind>(std::atoi(cell(raw, row, kSourceColumn).c_str()));
+        e.queue_key = cell(raw, row, kQueueKeyColumn);
+        if (e.queue_key.empty()) e.queue_key = e.trigger_name;
         result.claimed.push_back(std::move(e));
     }
     return result;
@@ -825,17 +936,45 @@ void resume_cursor(EventCursor &cursor) {
     cursor_relid = relid;  // a different event_log (extension re-created) starts from zero
 }
 
+bool take_cron_configuration_change() {
+    bool changed = cron_configuration_changed;
+    cron_configuration_changed = false;
+    return changed;
+}
+
+std::string prepare_timed_sources() {
+    std::string failures;
+    for (const TimedSource *source : timed_sources()) {
+        if (source->prepare == nullptr) continue;
+        Failure failure;
+        bool present = true;
+        if (in_transaction(
+                [&]() {
+                    begin_transaction("pg_eventhooks: plan timed events");
+                    present = lock_extension();
+                    if (present) source->prepare();
+                    end_transaction();
+                },
+                &failure))
+            continue;
+        if (!failures.empty()) failures += "; ";
+        failures += std::string(source->what) + ": " + failure.message;
+    }
+    return failures;
+}
+
 bool take_configuration_change() {
     bool changed = configuration_changed;
     configuration_changed = false;
     return changed;
 }
 
-void give_back_to_trigger_cursor(std::vector<TriggerCursor> &trigger_cursors,
-                                  const std::string &trigger_name, const std::string &event_id) {
+void give_back(std::vector<TriggerCursor> &trigger_cursors, const ClaimedEvent &event) {
+    if (event.source != SourceKind::EventTrigger) return;
+    const std::string &trigger_name = event.trigger_name;
     pg_uuid_t id{};
     int nibbles = 0;
-    for (char c : event_id) {
+    for (char c : event.id) {
         int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
         if (v < 0 || nibbles >= 2 * UUID_LEN) continue;  // dashes

@@ -7,14 +7,22 @@
 #include <string>
 #include <vector>
 
+#include "pg/delivery_source.hpp"
+
 namespace eventhooks::pg {
 
 struct ClaimedEvent {
+    SourceKind source = SourceKind::EventTrigger;
     std::string id;
+    // The event trigger's or cron trigger's name ("scheduled event <id>" for a one-off event):
+    // for the invocation log and messages.
     std::string trigger_name;
+    // The webhook's queue for fairness (request slots): an event trigger's name, or a key of
+    // the timed source (see delivery_source.hpp).
+    std::string queue_key;
     std::string schema_name;
     std::string table_name;
-    std::string payload;     // {"op","data","session_variables"}
+    std::string payload;     // {"op","data","session_variables"}; timed sources: the body
     std::string created_at;  // ISO-8601, UTC
     int tries = 0;           // attempts made before this one
     bool trigger_exists = false;
@@ -30,6 +38,7 @@ struct ClaimedEvent {
 
 // The outcome of one attempt, or an event to archive because its trigger is gone.
 struct AttemptRecord {
+    SourceKind source = SourceKind::EventTrigger;  // whose tables the result goes to
     std::string event_id;
     std::string trigger_name;
     bool archive = false;  // no attempt made: trigger deleted
@@ -111,13 +120,20 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                       const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
                       std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts);
 
-// True (once) when event trigger configurations changed since the last call (seen through
-// relcache invalidations, processed by the worker's rounds and waits).
+// Runs each timed source's prepare step (cron: plan upcoming events), each in a transaction of
+// its own. Returns "" or what failed (the worker warns and goes on: sending what is planned).
+std::string prepare_timed_sources();
+
+// True (once) when cron trigger configurations changed since the last call: plan again.
+bool take_cron_configuration_change();
+
+// True (once) when event trigger or cron trigger configurations changed since the last call
+// (seen through relcache invalidations, processed by the worker's rounds and waits).
 bool take_configuration_change();
 
-// An event claimed but not sent is given back: the claim reads it again later, from the
-// trigger's cursor (created, or lowered to just below the event), or from the retry index.
-void give_back_to_trigger_cursor(std::vector<TriggerCursor> &trigger_cursors,
-                                 const std::string &trigger_name, const std::string &event_id);
+// An event claimed but not sent is given back: the claim reads an event trigger's event again
+// later, from the trigger's cursor (created, or lowered to just below the event), or from the
+// retry index. Timed sources need nothing: what is not held is claimed again when due.
+void give_back(std::vector<TriggerCursor> &trigger_cursors, const ClaimedEvent &event);
 
 }  // namespace eventhooks::pg

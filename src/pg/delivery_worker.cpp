@@ -38,6 +38,7 @@ extern "C" {
 #include "core/trigger_config.hpp"
 #include "core/url_redaction.hpp"
 #include "pg/delivery_queue.hpp"
+#include "pg/delivery_source.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/shared_state.hpp"
@@ -67,6 +68,9 @@ constexpr auto kMaxRoundWait = milliseconds(10000);
 constexpr size_t kKeptResultsLimit = 100;
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
+// Cron triggers have their events planned two hours ahead (cron_planning.cpp); planning again
+// this often keeps that horizon.
+constexpr auto kPrepareInterval = milliseconds(60000);
 
 volatile sig_atomic_t shutdown_requested = false;
 DeliverySlot *my_slot = nullptr;
@@ -140,8 +144,10 @@ struct TriggerActivity {
 };
 
 struct InFlight {
+    SourceKind source = SourceKind::EventTrigger;
     std::string event_id;
     std::string trigger_name;
+    std::string queue_key;  // ClaimedEvent::queue_key: its webhook's request slots
     int tries_before = 0;
     core::RetryConf retry;
     std::string request_log;
@@ -182,6 +188,7 @@ class DeliveryLoop {
         while (!shutdown_requested) {
             collect_responses();
             if (take_configuration_change()) give_back_waiting_events();
+            if (prepare_sources_if_due()) want_claim = true;
             start_waiting_requests();
             if (room_for_passed_over_webhooks() || claim_again_) want_claim = true;
             claim_again_ = false;
@@ -298,6 +305,24 @@ class DeliveryLoop {
         return options;
     }
 
+    // Plans upcoming cron events (the cron source's prepare step): at the start, every
+    // kPrepareInterval, and when cron triggers changed. True if it ran: claim, so that the next
+    // due time is known.
+    bool prepare_sources_if_due() {
+        auto now = Clock::now();
+        bool changed = take_cron_configuration_change();
+        if (now < hold_until_ || (!changed && now < next_prepare_)) return false;
+        next_prepare_ = now + kPrepareInterval;
+        std::string failure = prepare_timed_sources();
+        if (!failure.empty())
+            ereport(WARNING, (errmsg("pg_eventhooks: could not plan upcoming events: %s",
+                                     failure.c_str()),
+                              errdetail("What was planned before is still sent; the worker tries "
+                                        "again in %ld s.",
+                                        static_cast<long>(kPrepareInterval.count() / 1000))));
+        return true;
+    }
+
     static Clock::duration poll_interval() { return milliseconds(guc_poll_interval_ms); }
 
     // Waits on the latch, the HTTP thread's completions and postmaster death; true if the latch
@@ -376,7 +401,7 @@ class DeliveryLoop {
             finished_.push_back(std::move(record));
             return;
         }
-        std::string webhook = event.trigger_name;
+        std::string webhook = event.queue_key;
         ready_.push(webhook, std::move(event));
     }
 
@@ -386,7 +411,7 @@ class DeliveryLoop {
     void give_back_waiting_events() {
         if (ready_.size() == 0) return;
         for (auto &event : ready_.take_all())
-            give_back_to_trigger_cursor(trigger_cursors_, event.trigger_name, event.id);
+            give_back(trigger_cursors_, event);
         claim_again_ = true;
     }
 
@@ -418,7 +443,7 @@ class DeliveryLoop {
     }
 
     TriggerSettings &settings_for(const ClaimedEvent &event) {
-        TriggerSettings &settings = settings_[event.trigger_name];
+        TriggerSettings &settings = settings_[event.queue_key];
         if (settings.headers_text == event.headers && settings.retry_text == event.retry_conf &&
             settings.signing_text == event.signing && !settings.headers_text.empty())
             return settings;
@@ -428,8 +453,11 @@ class DeliveryLoop {
         settings.signing_text = event.signing;
         try {
             settings.headers = core::parse_headers(event.headers.empty() ? "[]" : event.headers);
+            // Cron triggers and scheduled events have a tolerance_sec too (their source
+            // applies it at claim).
             settings.retry =
-                core::parse_retry_conf(event.retry_conf.empty() ? "{}" : event.retry_conf);
+                core::parse_retry_conf(event.retry_conf.empty() ? "{}" : event.retry_conf,
+                                       event.source != SourceKind::EventTrigger);
             settings.signing = core::parse_signing(event.signing);
         } catch (const std::exception &e) {
             settings.problem = std::string("stored configuration is invalid: ") + e.what();
@@ -439,10 +467,7 @@ class DeliveryLoop {
 
     void dispatch(const ClaimedEvent &event) {
         TriggerSettings &settings = settings_for(event);
-        core::EventForDelivery delivery{
-            event.id,      event.trigger_name, event.schema_name,          event.table_name,
-            event.payload, event.created_at,   settings.retry.num_retries, event.tries};
-        std::string body = core::build_event_body(delivery);
+        std::string body = request_body(event, settings.retry.num_retries);
         std::string problem = settings.problem;
         std::string url = core::resolve_webhook_url(event.webhook, event.webhook_from_env,
                                                     getenv_at_send_time, problem);
@@ -464,8 +489,9 @@ class DeliveryLoop {
         request_text.pop_back();
         request_text += ",\"payload\":" + body + "}";
 
-        InFlight request{event.id,       event.trigger_name,      event.tries,
-                         settings.retry, std::move(request_text), Clock::now()};
+        InFlight request{event.source,   event.id,     event.trigger_name,
+                         event.queue_key, event.tries, settings.retry,
+                         std::move(request_text), Clock::now()};
         request.row_version = event.row_version;
         if (!problem.empty()) {
             core::HttpResponse failed;
@@ -480,7 +506,7 @@ class DeliveryLoop {
         http_request.headers = std::move(headers.lines);
         http_request.body = std::move(body);
         http_request.timeout_ms = static_cast<long>(settings.retry.timeout_sec) * 1000;
-        shares_.started(event.trigger_name);
+        shares_.started(event.queue_key);
         in_flight_.emplace(tag, std::move(request));
         http_.submit(std::move(http_request));
     }
@@ -489,7 +515,7 @@ class DeliveryLoop {
         for (auto &response : http_.take_completed()) {
             auto it = in_flight_.find(response.tag);
             if (it == in_flight_.end()) continue;
-            shares_.finished(it->second.trigger_name);
+            shares_.finished(it->second.queue_key);
             record_attempt(it->second, response);
             in_flight_.erase(it);
         }
@@ -506,6 +532,7 @@ class DeliveryLoop {
 
         AttemptRecord record;
         record.event_id = request.event_id;
+        record.source = request.source;
         record.trigger_name = request.trigger_name;
         record.tries = request.tries_before + 1;
         record.delivered = decision.result == core::AttemptResult::Delivered;
@@ -517,12 +544,11 @@ class DeliveryLoop {
         record.response = response_log(response);
         record.row_version = request.row_version;
         finished_.push_back(std::move(record));
-        note_outcome(request.trigger_name, success, response);
+        note_outcome(request, success, response);
     }
 
-    void note_outcome(const std::string &trigger, bool success,
-                      const core::HttpResponse &response) {
-        TriggerActivity &activity = activity_[trigger];
+    void note_outcome(const InFlight &request, bool success, const core::HttpResponse &response) {
+        TriggerActivity &activity = activity_[request.queue_key];
         SharedState *state = shared_state();
         if (success) {
             activity.consecutive_failures = 0;
@@ -534,7 +560,8 @@ class DeliveryLoop {
         activity.consecutive_failures++;
         std::string what = response.got_response ? "HTTP status " + std::to_string(response.status)
                                                  : response.error;
-        std::string message = "event trigger \"" + trigger + "\": " + what;
+        std::string who = source_label(request.source, request.trigger_name);
+        std::string message = who + ": " + what;
         SpinLockAcquire(&state->mutex);
         my_slot->events_failed++;
         strlcpy(my_slot->last_error, message.c_str(), kLastErrorLength);
@@ -543,10 +570,8 @@ class DeliveryLoop {
         auto now = Clock::now();
         if (activity.consecutive_failures >= 3 && now - activity.last_warning >= kWarningInterval) {
             activity.last_warning = now;
-            ereport(WARNING,
-                    (errmsg("pg_eventhooks: webhook of event trigger \"%s\" failed %d "
-                            "times in a row, last: %s",
-                            trigger.c_str(), activity.consecutive_failures, what.c_str())));
+            ereport(WARNING, (errmsg("pg_eventhooks: webhook of %s failed %d times in a row, last: %s",
+                                     who.c_str(), activity.consecutive_failures, what.c_str())));
         }
     }
 
@@ -658,6 +683,7 @@ class DeliveryLoop {
     std::vector<AttemptRecord> unrecorded_;
     Clock::time_point unrecorded_retry_at_{};
     Clock::time_point hold_until_{};  // no round before this (round_failed)
+    Clock::time_point next_prepare_{};  // prepare_sources_if_due
     int round_failures_ = 0;          // failed rounds in a row
     std::priority_queue<Clock::time_point, std::vector<Clock::time_point>, std::greater<>>
         retry_deadlines_;

@@ -19,6 +19,7 @@ namespace eventhooks::pg {
 
 static Oid cached_event_log = InvalidOid;
 static Oid cached_event_triggers = InvalidOid;
+static Oid cached_cron_triggers = InvalidOid;
 static Oid cached_capture_function = InvalidOid;
 static Oid cached_owner = InvalidOid;
 
@@ -36,6 +37,11 @@ Oid event_log_relid() {
 Oid event_triggers_relid() {
     if (!OidIsValid(cached_event_triggers)) cached_event_triggers = lookup_table("event_triggers");
     return cached_event_triggers;
+}
+
+Oid cron_triggers_relid() {
+    if (!OidIsValid(cached_cron_triggers)) cached_cron_triggers = lookup_table("cron_triggers");
+    return cached_cron_triggers;
 }
 
 Oid capture_event_function_oid() {
@@ -65,6 +71,7 @@ void forget_extension_catalog(Oid relid) {
     if (relid == InvalidOid || relid == cached_event_log || relid == cached_event_triggers) {
         cached_event_log = InvalidOid;
         cached_event_triggers = InvalidOid;
+        cached_cron_triggers = InvalidOid;
         cached_capture_function = InvalidOid;
         cached_owner = InvalidOid;
     }

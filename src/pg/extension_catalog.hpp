@@ -11,6 +11,7 @@ namespace eventhooks::pg {
 // InvalidOid when the extension is not installed in this database.
 Oid event_log_relid();
 Oid event_triggers_relid();
+Oid cron_triggers_relid();
 Oid capture_event_function_oid();
 
 // The role that owns the extension's tables (a superuser): privileged writes run as it.
