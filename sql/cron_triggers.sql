@@ -285,5 +285,6 @@ SELECT relation, name, status, rows > 0 AS some FROM cron_rows() WHERE name NOT 
     'every_minute', 'nightly', 'changing', 'pausable');
 
 SET client_min_messages = error;
+DROP FUNCTION cron_rows(), planned_as_scheduled(text);
 DROP EXTENSION pg_eventhooks;
 DROP ROLE alice_team, alice, bob;

@@ -144,6 +144,7 @@ SELECT label, try_delete(id) FROM made WHERE label IN ('gone_1', 'bob_1') ORDER 
 SELECT * FROM seen();
 
 SET client_min_messages = error;
+DROP FUNCTION seen(), owner_label(name), try_delete(uuid);
 DROP EXTENSION pg_eventhooks;
 DROP TABLE made;
 DROP ROLE alice_team, alice, bob;
