@@ -338,12 +338,42 @@ CREATE POLICY of_managed_triggers ON eventhooks.event_log FOR SELECT TO PUBLIC U
 CREATE POLICY of_managed_triggers ON eventhooks.event_invocation_logs FOR SELECT TO PUBLIC USING (
     event_id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
                   FROM eventhooks.event_triggers t) ->> trigger_name)::uuid);
+-- Cron triggers and scheduled events have no table: they are managed by superusers and members
+-- of the role that made them (`owner`, by name; src/pg/api_args.cpp is_owner_role_member), and
+-- shown by the same rule. A name whose role was dropped matches no role: superusers only.
+-- cron_events and cron_event_invocation_logs show the rows of visible cron triggers made since
+-- the trigger was created (as for event_log: not those of a deleted trigger of the same name);
+-- scheduled_event_invocation_logs those of visible scheduled events. Headers may hold secrets.
+GRANT SELECT ON eventhooks.cron_triggers, eventhooks.cron_events,
+    eventhooks.cron_event_invocation_logs, eventhooks.scheduled_events,
+    eventhooks.scheduled_event_invocation_logs TO PUBLIC;
+ALTER TABLE eventhooks.cron_triggers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.cron_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.cron_event_invocation_logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.scheduled_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE eventhooks.scheduled_event_invocation_logs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY may_manage ON eventhooks.cron_triggers FOR SELECT TO PUBLIC USING (
+    EXISTS (SELECT FROM pg_roles r
+            WHERE r.rolname = cron_triggers.owner AND pg_has_role(r.oid, 'USAGE')));
+CREATE POLICY of_managed_triggers ON eventhooks.cron_events FOR SELECT TO PUBLIC USING (
+    id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
+            FROM eventhooks.cron_triggers t) ->> trigger_name)::uuid);
+CREATE POLICY of_managed_triggers ON eventhooks.cron_event_invocation_logs FOR SELECT TO PUBLIC
+    USING (event_id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
+                         FROM eventhooks.cron_triggers t) ->> trigger_name)::uuid);
+CREATE POLICY may_manage ON eventhooks.scheduled_events FOR SELECT TO PUBLIC USING (
+    EXISTS (SELECT FROM pg_roles r
+            WHERE r.rolname = scheduled_events.owner AND pg_has_role(r.oid, 'USAGE')));
+CREATE POLICY of_managed_events ON eventhooks.scheduled_event_invocation_logs FOR SELECT
+    TO PUBLIC USING (
+    EXISTS (SELECT FROM eventhooks.scheduled_events e
+            WHERE e.id = scheduled_event_invocation_logs.event_id));
 -- worker_status has no owner per row: it counts the events of every trigger, in every
 -- database, and its last_error names any role's trigger and failure. Superusers, and the
 -- monitoring role of Postgres, read it (a view's functions are called with the reader's
 -- privileges, so pg_monitor needs both grants).
 REVOKE EXECUTE ON FUNCTION eventhooks.capture_event(), eventhooks.configuration_changed(),
-    eventhooks.maintain_retry_time(),
+    eventhooks.maintain_retry_time(), eventhooks.wake_delivery_worker(),
     eventhooks.extension_created(), eventhooks.raise_cpp_exception(text),
     eventhooks.worker_status() FROM PUBLIC;
 GRANT SELECT ON eventhooks.worker_status TO pg_monitor;

@@ -6,7 +6,6 @@
 // privileged writes to the extension's tables then run as the extension owner. An event
 // trigger is found by its name, and its table and row trigger by the oids its configuration
 // row is bound to: names of row triggers, which table owners may change, decide nothing.
-#include <new>
 #include <string>
 #include <vector>
 
@@ -33,10 +32,10 @@ extern "C" {
 }
 
 #include "core/trigger_config.hpp"
+#include "pg/api_args.hpp"
 #include "pg/commit_wakeup.hpp"
 #include "pg/event_writer.hpp"
 #include "pg/extension_catalog.hpp"
-#include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/event_payload.hpp"
 #include "pg/row_encoder.hpp"
@@ -47,54 +46,6 @@ namespace eventhooks::pg {
 namespace {
 
 constexpr const char *kRowTriggerPrefix = "eventhooks_";
-
-char *text_arg(FunctionCallInfo fcinfo, int n) {
-    return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-char *jsonb_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return nullptr;
-    Jsonb *jsonb = PG_GETARG_JSONB_P(n);
-    return JsonbToCString(nullptr, &jsonb->root, VARSIZE(jsonb));
-}
-
-// A (argument label, name) pair still to be checked against the catalog or the allow-list.
-struct NamedRef {
-    char *label;
-    char *name;
-};
-
-// Filled while C++ objects are alive, so its allocations must not ereport: out of memory is
-// a std::bad_alloc, which guard_entry turns into an ERROR after the unwinding.
-void *alloc_or_throw(size_t size) {
-    void *memory = palloc_extended(size, MCXT_ALLOC_NO_OOM);
-    if (memory == nullptr) throw std::bad_alloc();
-    return memory;
-}
-
-char *copy_or_throw(const std::string &text) {
-    auto *copy = static_cast<char *>(alloc_or_throw(text.size() + 1));
-    memcpy(copy, text.c_str(), text.size() + 1);
-    return copy;
-}
-
-struct RefList {
-    int count;
-    int capacity;
-    NamedRef *items;
-    void add(const std::string &label, const std::string &name) {
-        if (count == capacity) {
-            int grown = capacity == 0 ? 16 : capacity * 2;
-            auto *bigger = static_cast<NamedRef *>(alloc_or_throw(sizeof(NamedRef) * grown));
-            if (count > 0) memcpy(bigger, items, sizeof(NamedRef) * count);
-            items = bigger;
-            capacity = grown;
-        }
-        items[count].label = copy_or_throw(label);
-        items[count].name = copy_or_throw(name);
-        count++;
-    }
-};
 
 struct CreateArgs {
     char *name;
@@ -137,17 +88,9 @@ void validate_create_args(const CreateArgs &args, RefList *columns, RefList *env
         throw core::ConfigError(
             "on_insert, on_update, on_delete, enable_manual: no operation is enabled; give at "
             "least one OperationSpec or enable_manual => true");
-    auto headers = core::parse_headers(args.headers ? args.headers : "[]");
-    for (size_t i = 0; i < headers.size(); i++)
-        if (headers[i].from_env())
-            env_names->add("headers[" + std::to_string(i) + "].value_from_env",
-                           headers[i].value_from_env);
+    auto headers = parse_headers_arg(args.headers, env_names);
     core::parse_retry_conf(args.retry_conf ? args.retry_conf : "{}");
-    if (args.signing != nullptr) {
-        auto signing = core::parse_signing(args.signing);
-        if (signing) env_names->add("signing.secret_from_env", signing->secret_from_env);
-        core::check_headers_against_signing(headers, signing);
-    }
+    parse_signing_arg(args.signing, headers, env_names);
 }
 
 char *qualified_table_name(Oid relid) {
@@ -257,14 +200,7 @@ void check_catalog_refs(const CreateArgs &args, const RefList &columns, const Re
                      errmsg("%s: column \"%s\" does not exist in table %s", columns.items[i].label,
                             columns.items[i].name, qualified_table_name(args.relid))));
     }
-    for (int i = 0; i < env_names.count; i++) {
-        if (!env_var_allowed_for_current_user(env_names.items[i].name))
-            ereport(ERROR,
-                    (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                     errmsg("%s: only superusers may name environment variable \"%s\"",
-                            env_names.items[i].label, env_names.items[i].name),
-                     errhint("A superuser can allow it by adding it to eventhooks.allowed_env.")));
-    }
+    check_env_names_allowed(env_names);
 }
 
 // Makes the row trigger and returns its oid (InvalidOid: manual invocation only).
@@ -291,15 +227,6 @@ Oid create_row_trigger(const CreateArgs &args) {
     spi_execute_as_owner(sql, 0, nullptr, nullptr, nullptr, false, 0);
     CommandCounterIncrement();  // the new trigger becomes visible to the lookup
     return get_trigger_oid(args.relid, row_trigger_name(args.name), false);
-}
-
-Datum jsonb_or_null(const char *json, char *null_flag) {
-    if (json == nullptr) {
-        *null_flag = 'n';
-        return (Datum)0;
-    }
-    *null_flag = ' ';
-    return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
 // created_at: that of the trigger replaced, or 0 for a new trigger. An event belongs to the
@@ -382,8 +309,7 @@ Datum create_event_trigger(FunctionCallInfo fcinfo) {
     args.retry_conf = jsonb_arg(fcinfo, 8);
     args.webhook_from_env = text_arg(fcinfo, 9);
     args.replace = !PG_ARGISNULL(10) && PG_GETARG_BOOL(10);
-    args.signing = jsonb_arg(fcinfo, 11);
-    if (args.signing != nullptr && strcmp(args.signing, "null") == 0) args.signing = nullptr;
+    args.signing = optional_jsonb_arg(fcinfo, 11);
 
     auto *columns = static_cast<RefList *>(palloc0(sizeof(RefList)));
     auto *env_names = static_cast<RefList *>(palloc0(sizeof(RefList)));
