@@ -226,7 +226,7 @@ is(sq("SELECT count(*) FROM eventhooks.scheduled_event_invocation_logs WHERE eve
 # ---------------------------------------------------------------------------
 my @many = split /\n/, sq(q{
 	SELECT eventhooks.create_scheduled_event(webhook => '} . $recv->url('/many') . q{',
-	         schedule_at => date_trunc('second', clock_timestamp()) + interval '3 s',
+	         schedule_at => date_trunc('second', now()) + interval '3 s',
 	         payload => jsonb_build_object('n', g))
 	FROM generate_series(1, 200) g});
 is(scalar @many, 200, '200 events created');
