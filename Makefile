@@ -1,9 +1,9 @@
-# PGXS build of the pg_eventhooks extension: compiles src/core/*.cpp and src/pg/*.cpp with g++
+# PGXS build of the pg_eventhooks extension: compiles src/core/*.cpp and src/pg/**/*.cpp with g++
 # into pg_eventhooks.so. src/core's unit tests are built by CMakeLists.txt instead.
 EXTENSION = pg_eventhooks
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_eventhooks.control)
 MODULE_big = pg_eventhooks
-OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp) $(wildcard src/pg/*.cpp)))
+OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp) $(wildcard src/pg/*.cpp) $(wildcard src/pg/*/*.cpp)))
 DATA = sql/pg_eventhooks--$(EXTVERSION).sql
 PGFILEDESC = "pg_eventhooks - event triggers delivered as webhooks"
 

@@ -15,7 +15,7 @@
 # (Preloaded, the only extra per-transaction work of (b) is one SetLatch of the worker at commit.)
 # The library is loaded at session start instead (session_preload_libraries, every
 # configuration), as preloading does in production: loaded in the middle of a statement, it
-# would miss that statement's end and write its events one by one (src/pg/event_batch.cpp).
+# would miss that statement's end and write its events one by one (src/pg/capture/event_batch.cpp).
 #
 # Usage: bench/enqueue.sh [--quick] [--duration SECONDS] [--rounds N] [--clients "8 2"]
 #                         [--bulk-rows N] [--bulk-rounds N]      (run as root)

@@ -69,7 +69,7 @@ batches=$((events / batch_size))
 command -v wrk >/dev/null && command -v nginx >/dev/null ||
     { echo "wrk/nginx missing: bash scripts/install-deps.sh --bench" >&2; exit 1; }
 
-# The worker's statements, copied from src/pg/delivery_queue.cpp at commit 55d531c (the
+# The worker's statements, copied from src/pg/delivery/delivery_queue.cpp at commit 55d531c (the
 # string literals concatenated, macros EVENT_COLUMNS and PENDING expanded; only line breaks
 # differ). check_statements below compares them with the checkout and says so if they drifted.
 record_sql=$(cat <<'SQL'
@@ -120,7 +120,7 @@ prepare_claim="PREPARE claim(int, text[], uuid[], uuid) AS $claim_sql;"
 # check_statements: "same" or a note when the checkout's kRecordSql/kClaimSql differ from ours
 # (compared without whitespace).
 check_statements() {
-    python3 - "$repo_dir/src/pg/delivery_queue.cpp" "$record_sql" "$claim_sql" <<'PY'
+    python3 - "$repo_dir/src/pg/delivery/delivery_queue.cpp" "$record_sql" "$claim_sql" <<'PY'
 import re, sys
 src = open(sys.argv[1]).read()
 def concat(expr, macros):
@@ -160,9 +160,9 @@ machine_line
 build_line
 statements_check=$(check_statements)
 if [[ $statements_check == same ]]; then
-    echo "statements: kRecordSql and kClaimSql as in the checkout's src/pg/delivery_queue.cpp (copied at 55d531c)"
+    echo "statements: kRecordSql and kClaimSql as in the checkout's src/pg/delivery/delivery_queue.cpp (copied at 55d531c)"
 else
-    echo "statements: **the checkout's src/pg/delivery_queue.cpp changed: $statements_check** (this script runs its copy from 55d531c)"
+    echo "statements: **the checkout's src/pg/delivery/delivery_queue.cpp changed: $statements_check** (this script runs its copy from 55d531c)"
 fi
 start_cluster 0 "autovacuum = off"
 start_nginx 2

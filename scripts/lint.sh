@@ -23,7 +23,7 @@ import glob, json, os, sys
 pg_include, version = sys.argv[1], sys.argv[2]
 root = os.getcwd()
 commands = []
-for f in sorted(glob.glob("src/core/*.cpp") + glob.glob("src/pg/*.cpp")):
+for f in sorted(glob.glob("src/core/*.cpp") + glob.glob("src/pg/**/*.cpp", recursive=True)):
     # The Makefile's flags: Postgres headers use "register" and unused parameters.
     args = ["clang++", "-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers",
             "-Wno-unused-parameter", "-Wno-register", "-I" + root + "/src",

@@ -15,7 +15,7 @@ CREATE FUNCTION eventhooks.new_event_id() RETURNS uuid
 -- restore binds it to the restored table (pg_upgrade keeps table oids). row_trigger is the
 -- pg_trigger oid of the row trigger (NULL: manual invocation only); triggers get new oids in a
 -- restore, and then the trigger eventhooks.capture_event(name) on table_name is re-bound
--- (src/pg/trigger_cache.cpp, bound_row_trigger).
+-- (src/pg/capture/trigger_cache.cpp, bound_row_trigger).
 CREATE TABLE eventhooks.event_triggers (
     name             text PRIMARY KEY,
     table_name       regclass NOT NULL,
@@ -52,7 +52,7 @@ CREATE TABLE eventhooks.event_log (
 );
 
 -- The delivery worker finds new events through the primary key, from a cursor it keeps in
--- memory (src/pg/delivery_queue.cpp): no index of pending events costs the writer an insert.
+-- memory (src/pg/delivery/delivery_queue.cpp): no index of pending events costs the writer an insert.
 -- Events with a next_retry_at (waiting for a retry, requeued, or held back behind a slow
 -- webhook) are found through this small index instead, when due. A row leaves it when it is
 -- delivered (next_retry_at back to NULL), so it holds only what waits.
@@ -93,7 +93,7 @@ SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_triggers',
 SELECT pg_catalog.pg_extension_config_dump('eventhooks.event_log',
     'WHERE NOT delivered AND NOT error AND NOT archived');
 
--- The row trigger installed on watched tables (C++, src/pg/row_trigger.cpp). Only the
+-- The row trigger installed on watched tables (C++, src/pg/capture/row_trigger.cpp). Only the
 -- extension attaches it: otherwise anyone could feed events into another role's webhook.
 CREATE FUNCTION eventhooks.capture_event() RETURNS trigger
     AS 'MODULE_PATHNAME', 'eventhooks_capture_event' LANGUAGE C;
@@ -130,8 +130,8 @@ CREATE FUNCTION eventhooks.redeliver_event(event_id uuid) RETURNS void
 CREATE FUNCTION eventhooks.invoke_event_trigger(name text, payload jsonb) RETURNS uuid
     AS 'MODULE_PATHNAME', 'eventhooks_invoke_event_trigger' LANGUAGE C;
 
--- Cron triggers and scheduled events, SQL API (SPEC §2, §7; src/pg/cron_trigger_api.cpp,
--- src/pg/scheduled_event_api.cpp).
+-- Cron triggers and scheduled events, SQL API (SPEC §2, §7; src/pg/api/cron_trigger_api.cpp,
+-- src/pg/api/scheduled_event_api.cpp).
 CREATE FUNCTION eventhooks.create_cron_trigger(
     name       text,
     webhook    text,
@@ -203,7 +203,7 @@ CREATE TABLE eventhooks.cron_triggers (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Upcoming events are materialized ahead of time (src/pg/cron_source.cpp): operators see what
+-- Upcoming events are materialized ahead of time (src/pg/delivery/cron_source.cpp): operators see what
 -- will be sent, and a restart loses nothing. One row per trigger and time: a time is sent once.
 CREATE TABLE eventhooks.cron_events (
     id             uuid PRIMARY KEY DEFAULT eventhooks.new_event_id(),
@@ -292,7 +292,7 @@ CREATE FUNCTION eventhooks.raise_cpp_exception(kind text) RETURNS text
 
 -- Who sees what (README, Security model). The tables are readable by PUBLIC, but row-level
 -- security shows a non-superuser only the event triggers it may manage, by the rule of the
--- management functions (src/pg/event_trigger_api.cpp, require_may_manage): members of the role
+-- management functions (src/pg/api/event_trigger_api.cpp, require_may_manage): members of the role
 -- that made the trigger, and owners of its table; and of event_log and event_invocation_logs
 -- only the rows of those triggers, by name and time (below). Events of a deleted trigger are
 -- seen by superusers only. Headers may hold secrets, and events hold row data. Nothing is
@@ -339,7 +339,7 @@ CREATE POLICY of_managed_triggers ON eventhooks.event_invocation_logs FOR SELECT
     event_id >= ((SELECT jsonb_object_agg(t.name, eventhooks.first_event_id_at(t.created_at))
                   FROM eventhooks.event_triggers t) ->> trigger_name)::uuid);
 -- Cron triggers and scheduled events have no table: they are managed by superusers and members
--- of the role that made them (`owner`, by name; src/pg/api_args.cpp is_owner_role_member), and
+-- of the role that made them (`owner`, by name; src/pg/api/api_args.cpp is_owner_role_member), and
 -- shown by the same rule. A name whose role was dropped matches no role: superusers only.
 -- cron_events and cron_event_invocation_logs show the rows of visible cron triggers made since
 -- the trigger was created (as for event_log: not those of a deleted trigger of the same name);

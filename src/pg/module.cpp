@@ -7,11 +7,11 @@ extern "C" {
 #include "miscadmin.h"
 }
 
-#include "pg/event_batch.hpp"
+#include "pg/capture/event_batch.hpp"
 #include "pg/guc.hpp"
-#include "pg/launcher.hpp"
-#include "pg/shared_state.hpp"
-#include "pg/trigger_cache.hpp"
+#include "pg/delivery/launcher.hpp"
+#include "pg/delivery/shared_state.hpp"
+#include "pg/capture/trigger_cache.hpp"
 #include "pg/utility_hook.hpp"
 
 extern "C" {

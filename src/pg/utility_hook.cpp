@@ -14,7 +14,7 @@ extern "C" {
 
 #include <csignal>
 
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 #include "pg/utility_hook.hpp"
 
 namespace eventhooks::pg {

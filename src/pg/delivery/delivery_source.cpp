@@ -1,8 +1,8 @@
 // The registry of timed sources and the request body of a claimed event (delivery_source.hpp).
-#include "pg/delivery_source.hpp"
+#include "pg/delivery/delivery_source.hpp"
 
 #include "core/request_builder.hpp"
-#include "pg/delivery_queue.hpp"
+#include "pg/delivery/delivery_queue.hpp"
 
 namespace eventhooks::pg {
 

@@ -1,8 +1,8 @@
 // The one-off scheduled-event source of due deliveries (delivery_source.hpp): rows of
 // eventhooks.scheduled_events, each carrying its own webhook and configuration, recorded in
 // scheduled_event_invocation_logs.
-#include "pg/delivery_source.hpp"
-#include "pg/timed_source_sql.hpp"
+#include "pg/delivery/delivery_source.hpp"
+#include "pg/delivery/timed_source_sql.hpp"
 
 namespace eventhooks::pg {
 

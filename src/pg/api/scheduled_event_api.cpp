@@ -19,7 +19,7 @@ extern "C" {
 }
 
 #include "core/trigger_config.hpp"
-#include "pg/api_args.hpp"
+#include "pg/api/api_args.hpp"
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
 

@@ -1,7 +1,7 @@
 // Event payload as jsonb (see event_payload.hpp).
-#include "pg/event_payload.hpp"
+#include "pg/capture/event_payload.hpp"
 
-#include "pg/session_variables.hpp"
+#include "pg/capture/session_variables.hpp"
 
 namespace eventhooks::pg {
 

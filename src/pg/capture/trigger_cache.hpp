@@ -14,7 +14,7 @@ extern "C" {
 #include "utils/relcache.h"
 }
 
-#include "pg/row_encoder.hpp"
+#include "pg/capture/row_encoder.hpp"
 
 namespace eventhooks::pg {
 

@@ -3,7 +3,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "pg/delivery_queue.hpp"
+#include "pg/delivery/delivery_queue.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -27,9 +27,9 @@ extern "C" {
 
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/replication_guard.hpp"
-#include "pg/shared_state.hpp"
-#include "pg/uuid_order.hpp"
+#include "pg/delivery/replication_guard.hpp"
+#include "pg/delivery/shared_state.hpp"
+#include "pg/delivery/uuid_order.hpp"
 
 namespace eventhooks::pg {
 

@@ -37,11 +37,11 @@ extern "C" {
 #include "core/retry_policy.hpp"
 #include "core/trigger_config.hpp"
 #include "core/url_redaction.hpp"
-#include "pg/delivery_queue.hpp"
-#include "pg/delivery_source.hpp"
+#include "pg/delivery/delivery_queue.hpp"
+#include "pg/delivery/delivery_source.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 namespace eventhooks::pg {
 

@@ -1,14 +1,14 @@
 // Transaction callback behind commit_wakeup.hpp: per transaction, one SetLatch at commit and
 // the smallest event id written, for the worker's cursor.
-#include "pg/commit_wakeup.hpp"
+#include "pg/delivery/commit_wakeup.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
 }
 
-#include "pg/shared_state.hpp"
-#include "pg/uuid_order.hpp"
+#include "pg/delivery/shared_state.hpp"
+#include "pg/delivery/uuid_order.hpp"
 
 namespace eventhooks::pg {
 

@@ -1,8 +1,8 @@
 // Shared memory of pg_eventhooks (see shared_state.hpp): setup and the few operations on it.
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 #include "pg/guc.hpp"
-#include "pg/uuid_order.hpp"
+#include "pg/delivery/uuid_order.hpp"
 
 extern "C" {
 #include "miscadmin.h"

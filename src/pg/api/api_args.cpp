@@ -1,5 +1,5 @@
 // See api_args.hpp.
-#include "pg/api_args.hpp"
+#include "pg/api/api_args.hpp"
 
 #include <cstring>
 #include <new>

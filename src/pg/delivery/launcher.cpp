@@ -25,8 +25,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include "pg/launcher.hpp"
-#include "pg/shared_state.hpp"
+#include "pg/delivery/launcher.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 namespace eventhooks::pg {
 

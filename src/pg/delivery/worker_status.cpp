@@ -10,7 +10,7 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(eventhooks_worker_status);

@@ -32,14 +32,14 @@ extern "C" {
 }
 
 #include "core/trigger_config.hpp"
-#include "pg/api_args.hpp"
-#include "pg/commit_wakeup.hpp"
-#include "pg/event_writer.hpp"
+#include "pg/api/api_args.hpp"
+#include "pg/delivery/commit_wakeup.hpp"
+#include "pg/capture/event_writer.hpp"
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/event_payload.hpp"
-#include "pg/row_encoder.hpp"
-#include "pg/trigger_cache.hpp"
+#include "pg/capture/event_payload.hpp"
+#include "pg/capture/row_encoder.hpp"
+#include "pg/capture/trigger_cache.hpp"
 
 namespace eventhooks::pg {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "pg/delivery_source.hpp"
+#include "pg/delivery/delivery_source.hpp"
 
 namespace eventhooks::pg {
 

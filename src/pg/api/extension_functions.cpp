@@ -17,11 +17,11 @@ extern "C" {
 }
 
 #include "core/config_error.hpp"
-#include "pg/commit_wakeup.hpp"
-#include "pg/event_writer.hpp"
+#include "pg/delivery/commit_wakeup.hpp"
+#include "pg/capture/event_writer.hpp"
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 namespace {
 

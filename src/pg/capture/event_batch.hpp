@@ -4,7 +4,7 @@
 // once, so a single-row statement costs what it did without batching.
 #pragma once
 
-#include "pg/event_writer.hpp"
+#include "pg/capture/event_writer.hpp"
 
 namespace eventhooks::pg {
 

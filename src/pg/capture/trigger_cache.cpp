@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "pg/trigger_cache.hpp"
+#include "pg/capture/trigger_cache.hpp"
 
 extern "C" {
 #include "access/genam.h"

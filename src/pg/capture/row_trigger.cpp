@@ -13,10 +13,10 @@ extern "C" {
 #include "utils/rel.h"
 }
 
-#include "pg/event_payload.hpp"
-#include "pg/event_batch.hpp"
+#include "pg/capture/event_payload.hpp"
+#include "pg/capture/event_batch.hpp"
 #include "pg/pg_guard.hpp"
-#include "pg/trigger_cache.hpp"
+#include "pg/capture/trigger_cache.hpp"
 
 namespace eventhooks::pg {
 

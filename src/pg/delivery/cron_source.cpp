@@ -2,9 +2,9 @@
 // eventhooks.cron_events, planned ahead by cron_planning.cpp, sent with the configuration of
 // their cron trigger, recorded in cron_event_invocation_logs. A paused trigger's events are
 // neither sent nor marked dead (resume_cron_trigger settles those whose time passed).
-#include "pg/cron_planning.hpp"
-#include "pg/delivery_source.hpp"
-#include "pg/timed_source_sql.hpp"
+#include "pg/delivery/cron_planning.hpp"
+#include "pg/delivery/delivery_source.hpp"
+#include "pg/delivery/timed_source_sql.hpp"
 
 namespace eventhooks::pg {
 

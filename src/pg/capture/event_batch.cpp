@@ -5,7 +5,7 @@
 // subtransaction is the current one (at the end of any statement run in it, at its commit, at
 // the top-level commit), and dropped when it aborts, with the changes its events describe.
 // An event raised while the batch belongs to an outer subtransaction is written at once.
-#include "pg/event_batch.hpp"
+#include "pg/capture/event_batch.hpp"
 
 extern "C" {
 #include "access/table.h"

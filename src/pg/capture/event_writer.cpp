@@ -1,5 +1,5 @@
 // Direct insert into eventhooks.event_log (see event_writer.hpp).
-#include "pg/event_writer.hpp"
+#include "pg/capture/event_writer.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -18,7 +18,7 @@ extern "C" {
 }
 
 #include "core/event_id.hpp"
-#include "pg/commit_wakeup.hpp"
+#include "pg/delivery/commit_wakeup.hpp"
 #include "pg/extension_catalog.hpp"
 
 namespace eventhooks::pg {

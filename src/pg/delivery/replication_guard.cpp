@@ -7,7 +7,7 @@
 // to be released. Rows written under session_replication_role = replica by anything else (a
 // restore) are delivered as usual. Like a physical standby that runs nothing until promoted
 // (pg_cron), the subscriber sends nothing from event_log until its cutover.
-#include "pg/replication_guard.hpp"
+#include "pg/delivery/replication_guard.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -24,7 +24,7 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include "pg/shared_state.hpp"
+#include "pg/delivery/shared_state.hpp"
 
 namespace eventhooks::pg {
 

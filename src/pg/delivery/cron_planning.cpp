@@ -1,5 +1,5 @@
 // See cron_planning.hpp.
-#include "pg/cron_planning.hpp"
+#include "pg/delivery/cron_planning.hpp"
 
 extern "C" {
 #include "postgres.h"

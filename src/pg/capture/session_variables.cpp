@@ -1,7 +1,7 @@
 // Reads and validates the session variables settings (see session_variables.hpp). The last
 // value is remembered with its parsed form, so the per-row cost is one string comparison.
 
-#include "pg/session_variables.hpp"
+#include "pg/capture/session_variables.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -12,7 +12,7 @@ extern "C" {
 }
 
 #include "pg/guc.hpp"
-#include "pg/row_encoder.hpp"
+#include "pg/capture/row_encoder.hpp"
 
 namespace eventhooks::pg {
 

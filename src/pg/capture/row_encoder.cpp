@@ -1,5 +1,5 @@
 // Row to jsonb tree, the way to_jsonb does it (see row_encoder.hpp).
-#include "pg/row_encoder.hpp"
+#include "pg/capture/row_encoder.hpp"
 
 #include <algorithm>
 

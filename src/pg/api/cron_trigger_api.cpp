@@ -27,8 +27,8 @@ extern "C" {
 
 #include "core/cron_schedule.hpp"
 #include "core/trigger_config.hpp"
-#include "pg/api_args.hpp"
-#include "pg/cron_planning.hpp"
+#include "pg/api/api_args.hpp"
+#include "pg/delivery/cron_planning.hpp"
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
 
