@@ -214,7 +214,10 @@ CREATE TABLE eventhooks.cron_events (
     tries          integer NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT now(),
     next_retry_at  timestamptz,
-    CONSTRAINT cron_events_once_per_time UNIQUE (trigger_name, scheduled_time)
+    CONSTRAINT cron_events_once_per_time UNIQUE (trigger_name, scheduled_time),
+    -- The worker's arithmetic on these times must not fail on an infinity written by hand.
+    CONSTRAINT cron_events_finite_times
+        CHECK (isfinite(scheduled_time) AND (next_retry_at IS NULL OR isfinite(next_retry_at)))
 );
 -- What waits, by when it is due: the worker's claim and its next wake-up read only this.
 CREATE INDEX cron_events_due ON eventhooks.cron_events ((coalesce(next_retry_at, scheduled_time)))
@@ -247,7 +250,9 @@ CREATE TABLE eventhooks.scheduled_events (
     tries          integer NOT NULL DEFAULT 0,
     owner          name NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    next_retry_at  timestamptz
+    next_retry_at  timestamptz,
+    CONSTRAINT scheduled_events_finite_times
+        CHECK (isfinite(scheduled_time) AND (next_retry_at IS NULL OR isfinite(next_retry_at)))
 );
 CREATE INDEX scheduled_events_due
     ON eventhooks.scheduled_events ((coalesce(next_retry_at, scheduled_time)))
@@ -284,6 +289,14 @@ CREATE TRIGGER cron_events_wake_worker
 CREATE TRIGGER scheduled_events_wake_worker
     AFTER INSERT OR UPDATE ON eventhooks.scheduled_events
     FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.wake_delivery_worker();
+-- A deleted event may wait in the worker's memory for a request slot: the relcache tells the
+-- worker to give back what waits and claim again (it then finds only what still exists).
+CREATE TRIGGER cron_events_deleted
+    AFTER DELETE OR TRUNCATE ON eventhooks.cron_events
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.configuration_changed();
+CREATE TRIGGER scheduled_events_deleted
+    AFTER DELETE OR TRUNCATE ON eventhooks.scheduled_events
+    FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.configuration_changed();
 
 -- Test hook for the C++/Postgres boundary: raises a C++ exception of the given kind inside a
 -- SQL-callable function (see src/pg/pg_guard.hpp). Superuser only.

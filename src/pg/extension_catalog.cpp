@@ -20,6 +20,8 @@ namespace eventhooks::pg {
 static Oid cached_event_log = InvalidOid;
 static Oid cached_event_triggers = InvalidOid;
 static Oid cached_cron_triggers = InvalidOid;
+static Oid cached_cron_events = InvalidOid;
+static Oid cached_scheduled_events = InvalidOid;
 static Oid cached_capture_function = InvalidOid;
 static Oid cached_owner = InvalidOid;
 
@@ -42,6 +44,17 @@ Oid event_triggers_relid() {
 Oid cron_triggers_relid() {
     if (!OidIsValid(cached_cron_triggers)) cached_cron_triggers = lookup_table("cron_triggers");
     return cached_cron_triggers;
+}
+
+Oid cron_events_relid() {
+    if (!OidIsValid(cached_cron_events)) cached_cron_events = lookup_table("cron_events");
+    return cached_cron_events;
+}
+
+Oid scheduled_events_relid() {
+    if (!OidIsValid(cached_scheduled_events))
+        cached_scheduled_events = lookup_table("scheduled_events");
+    return cached_scheduled_events;
 }
 
 Oid capture_event_function_oid() {
@@ -72,6 +85,8 @@ void forget_extension_catalog(Oid relid) {
         cached_event_log = InvalidOid;
         cached_event_triggers = InvalidOid;
         cached_cron_triggers = InvalidOid;
+        cached_cron_events = InvalidOid;
+        cached_scheduled_events = InvalidOid;
         cached_capture_function = InvalidOid;
         cached_owner = InvalidOid;
     }

@@ -12,6 +12,8 @@ namespace eventhooks::pg {
 Oid event_log_relid();
 Oid event_triggers_relid();
 Oid cron_triggers_relid();
+Oid cron_events_relid();
+Oid scheduled_events_relid();
 Oid capture_event_function_oid();
 
 // The role that owns the extension's tables (a superuser): privileged writes run as it.

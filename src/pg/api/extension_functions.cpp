@@ -67,7 +67,7 @@ Datum eventhooks_configuration_changed(PG_FUNCTION_ARGS) {
 Datum eventhooks_wake_delivery_worker(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         elog(ERROR, "wake_delivery_worker must be called as a trigger");
-    if (!eventhooks::pg::am_delivery_worker) eventhooks::pg::note_event_requeued();
+    if (!eventhooks::pg::am_delivery_worker) eventhooks::pg::note_timed_work_written();
     return PointerGetDatum(nullptr);
 }
 

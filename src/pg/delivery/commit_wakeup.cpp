@@ -16,9 +16,12 @@ static bool callback_registered = false;
 static bool events_written = false;   // by the direct writer: rescan hint needed
 static pg_uuid_t smallest_written;    // valid while events_written
 static bool events_requeued = false;  // by SQL: a wake-up is enough
+static bool timed_work_written = false;  // cron or scheduled events: check the timed sources
 static bool extension_created = false;
 
-static void forget() { events_written = events_requeued = extension_created = false; }
+static void forget() {
+    events_written = events_requeued = timed_work_written = extension_created = false;
+}
 
 static void on_transaction_end(XactEvent event, void *) {
     switch (event) {
@@ -38,6 +41,7 @@ static void on_transaction_end(XactEvent event, void *) {
                 wake_delivery_worker(MyDatabaseId, &smallest_written);
             else if (events_requeued)
                 wake_delivery_worker(MyDatabaseId);
+            if (timed_work_written) wake_delivery_worker_for_timed_work(MyDatabaseId);
             if (extension_created) request_delivery_worker(MyDatabaseId);
             forget();
             break;
@@ -70,6 +74,11 @@ void note_event_written(const pg_uuid_t &id) {
 void note_event_requeued() {
     ensure_callback();
     events_requeued = true;
+}
+
+void note_timed_work_written() {
+    ensure_callback();
+    timed_work_written = true;
 }
 
 void note_extension_created() {

@@ -19,6 +19,10 @@ void note_event_written(const pg_uuid_t &id);
 // next_retry_at, which the worker finds by itself): at commit, wake the worker.
 void note_event_requeued();
 
+// The current transaction wrote cron_events or scheduled_events (not the worker): at commit,
+// wake the worker and have it check its timed sources (it otherwise looks when one is due).
+void note_timed_work_written();
+
 // The current transaction ran CREATE EXTENSION: at commit, ask the launcher for a worker.
 void note_extension_created();
 

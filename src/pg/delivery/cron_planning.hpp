@@ -12,6 +12,11 @@ namespace eventhooks::pg {
 // runs as the extension owner. A stored schedule that does not parse raises an ERROR.
 void plan_cron_events(const char *trigger_name);
 
+// For the worker: plan_cron_events for each cron trigger that needs it, each in a
+// subtransaction of its own, so that one trigger whose stored schedule does not parse (edited
+// by hand) stops only its own planning. Returns nullptr, or what failed (palloc'd).
+char *plan_each_cron_trigger();
+
 constexpr int kCronEventsPlanned = 120;
 
 }  // namespace eventhooks::pg

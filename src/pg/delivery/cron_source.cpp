@@ -16,9 +16,7 @@ const char *const kMarkDeadSql =
     "UPDATE eventhooks.cron_events e SET status = 'dead' "
     "FROM eventhooks.cron_triggers t "
     "WHERE t.name = e.trigger_name AND NOT t.paused AND " DUE
-    "  AND e.tries = 0 AND e.id <> ALL ($1::uuid[]) "
-    "  AND e.scheduled_time < now() - " EVENTHOOKS_TOLERANCE_SEC("t.retry_conf")
-    "    * interval '1 second'";
+    "  AND e.id <> ALL ($1::uuid[]) AND " EVENTHOOKS_TOO_LATE("t.retry_conf");
 
 // Hasura's cron body: {"scheduled_time", "payload", "name", "id", "comment"}.
 const char *const kClaimSql =
@@ -28,7 +26,7 @@ const char *const kClaimSql =
     "  '', e.tries, true, t.webhook, NULL::text, t.headers::text, t.retry_conf::text, "
     "  e.xmin::text, t.signing::text, false, 1, 'cron trigger ' || t.name "
     "FROM eventhooks.cron_events e JOIN eventhooks.cron_triggers t ON t.name = e.trigger_name "
-    "WHERE " DUE " AND NOT t.paused "
+    "WHERE " DUE " AND NOT t.paused AND NOT " EVENTHOOKS_TOO_LATE("t.retry_conf")
     "  AND 'cron trigger ' || t.name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
     "ORDER BY " EVENTHOOKS_DUE_AT " LIMIT $1";
 
@@ -44,7 +42,7 @@ const char *const kRecordSql =
 
 #undef DUE
 
-void plan_every_trigger() { plan_cron_events(nullptr); }
+char *plan_every_trigger() { return plan_each_cron_trigger(); }
 
 }  // namespace
 

@@ -163,7 +163,10 @@ struct RawRound {
     bool cursor_reset;  // a new event_log (extension re-created): trigger cursors are void
     bool counted;
     int64 counts[3];
-    int64 next_retry_in_ms;  // -1: no claim, or no retry waiting (nor timed event)
+    int64 next_retry_in_ms;  // -1: no claim, or no retry waiting
+    bool timed_checked;
+    bool timed_more_due;
+    int64 timed_next_due_ms;  // -1: none
     int64 count_cost_us;
     int64 requeued;  // records whose event was not settled (changed during the attempt)
 };
@@ -348,13 +351,19 @@ void record_in_transaction(const RecordColumns *per_source, bool *extension_pres
 
 // Event trigger configurations changed (their table's relcache was invalidated, see
 // eventhooks_configuration_changed): events claimed before then may carry an old webhook.
+// Also cron trigger configurations, and deletions of timed events (statement triggers in the
+// install script): events waiting for a slot may have been deleted.
 Oid watched_configuration_relid = InvalidOid;
 Oid watched_cron_relid = InvalidOid;
+Oid watched_cron_events_relid = InvalidOid;
+Oid watched_scheduled_events_relid = InvalidOid;
 bool configuration_changed = false;
 bool cron_configuration_changed = false;
 
 void note_relcache_invalidation(Datum, Oid relid) {
-    if (relid == InvalidOid || relid == watched_configuration_relid) configuration_changed = true;
+    if (relid == InvalidOid || relid == watched_configuration_relid ||
+        relid == watched_cron_events_relid || relid == watched_scheduled_events_relid)
+        configuration_changed = true;
     if (relid == InvalidOid || relid == watched_cron_relid)
         configuration_changed = cron_configuration_changed = true;
 }
@@ -368,7 +377,9 @@ struct RoundInput {
     int excluded_count;
     const char *const *excluded;
     int in_flight_count;
-    const char *const *in_flight;  // uuid texts
+    const char *const *in_flight;  // uuid texts: held events of event_log
+    int timed_held_count;
+    const char *const *timed_held;  // uuid texts: held events of the timed sources
     // Trigger cursors: read from (and advanced in place) for the eligible ones; done[i] is
     // set when cursor i caught up with the main cursor.
     int trigger_cursor_count;
@@ -377,6 +388,7 @@ struct RoundInput {
     const bool *trigger_cursor_eligible;
     bool *trigger_cursor_done;
     bool refresh_counts;
+    bool check_timed;
 };
 
 // Copies the rows of one claim statement into out->cells and the in-flight list. With
@@ -404,30 +416,47 @@ void take_claimed_rows(SPITupleTable *claimed, uint64 returned, bool main_statem
     }
 }
 
-// The timed sources' part of a claim: each marks dead what is too late, then claims up to
-// `limit` due events (rows appended to out, ids to in_flight). Returns whether a source filled
-// its limit; *next_due_ms: the earliest not yet due (-1: none).
+// The timed sources' part of a claim: they claim up to `limit` due events between them (rows
+// appended to out), and about once a second each marks dead what is too late for its first
+// attempt (that statement reads every due event, which a backlog makes many: once a second is
+// enough for a tolerance counted in seconds; the claim leaves such events alone meanwhile).
+// Returns whether they filled the limit; *next_due_ms: the earliest not yet due (-1: none).
+TimestampTz last_marked_dead = 0;
+constexpr int64 kMarkDeadIntervalUs = USECS_PER_SEC;
+
 bool claim_timed(const RoundInput &in, int limit, MemoryContext context, RawRound *out,
-                 Datum *in_flight, int *in_flight_count, int64 *next_due_ms) {
-    bool filled = false;
+                 int64 *next_due_ms) {
+    // The held ids, and room for what is claimed now: skipped by the sources claimed after.
+    Datum *held = static_cast<Datum *>(palloc(sizeof(Datum) * (in.timed_held_count + limit + 1)));
+    int held_count = in.timed_held_count;
+    for (int i = 0; i < held_count; i++)
+        held[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.timed_held[i]));
+    TimestampTz now = GetCurrentTimestamp();
+    bool mark_dead = now - last_marked_dead >= kMarkDeadIntervalUs || now < last_marked_dead;
+    if (mark_dead) last_marked_dead = now;
+    int claimed = 0;
     *next_due_ms = -1;
     for (const TimedSource *source : timed_sources()) {
         TimedPlans &plans = plans_of(*source);
-        Oid dead_types[1] = {UUIDARRAYOID};
-        Datum dead_values[1] = {uuid_array(in_flight, *in_flight_count)};
-        if (SPI_execute_plan(prepared_plan(&plans.mark_dead, source->mark_dead_sql, 1, dead_types),
-                             dead_values, nullptr, false, 0) < 0)
-            elog(ERROR, "pg_eventhooks: marking late %s events dead failed", source->what);
+        if (mark_dead) {
+            Oid dead_types[1] = {UUIDARRAYOID};
+            Datum dead_values[1] = {uuid_array(held, held_count)};
+            if (SPI_execute_plan(
+                    prepared_plan(&plans.mark_dead, source->mark_dead_sql, 1, dead_types),
+                    dead_values, nullptr, false, 0) < 0)
+                elog(ERROR, "pg_eventhooks: marking late %s events dead failed", source->what);
+        }
         Oid types[3] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID};
-        Datum values[3] = {Int32GetDatum(limit), text_array(in.excluded_count, in.excluded),
-                           uuid_array(in_flight, *in_flight_count)};
+        Datum values[3] = {Int32GetDatum(limit - claimed),
+                           text_array(in.excluded_count, in.excluded),
+                           uuid_array(held, held_count)};
         if (SPI_execute_plan(prepared_plan(&plans.claim, source->claim_sql, 3, types), values,
                              nullptr, false, 0) != SPI_OK_SELECT)
             elog(ERROR, "pg_eventhooks: claiming %s events failed", source->what);
         uint64 returned = SPI_processed;
-        filled = filled || returned >= static_cast<uint64>(limit);
-        take_claimed_rows(SPI_tuptable, returned, false, nullptr, nullptr, context, out, in_flight,
-                          in_flight_count);
+        claimed += static_cast<int>(returned);
+        take_claimed_rows(SPI_tuptable, returned, false, nullptr, nullptr, context, out, held,
+                          &held_count);
         if (SPI_execute_plan(prepared_plan(&plans.next_due, source->next_due_sql, 0, nullptr),
                              nullptr, nullptr, true, 1) != SPI_OK_SELECT)
             elog(ERROR, "pg_eventhooks: reading the next %s time failed", source->what);
@@ -435,7 +464,7 @@ bool claim_timed(const RoundInput &in, int limit, MemoryContext context, RawRoun
         int64 ms = SPI_processed == 1 ? int8_cell(1, &isnull) : -1;
         if (!isnull && ms >= 0 && (*next_due_ms < 0 || ms < *next_due_ms)) *next_due_ms = ms;
     }
-    return filled;
+    return claimed >= limit;
 }
 
 void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryContext context,
@@ -455,23 +484,28 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     out->requeued = record_all(in.records);
     // palloc'd, not std::vector: an ERROR here longjmps, which must skip no C++ destructor.
     // Room for the events claimed now too: they count as pending (kCountSql) like those held.
-    // Timed sources claim up to claim_limit besides event_log's claim_limit: a backlog of
-    // events does not hold back what is due at a time (nor the reverse).
+    // event_log's claims: up to claim_limit; the timed sources claim up to claim_limit more
+    // (claim_timed): a backlog of events does not hold back what is due at a time, nor the
+    // reverse.
     Datum *in_flight = static_cast<Datum *>(
-        palloc(sizeof(Datum) * (in.in_flight_count + 2 * in.claim_limit + 1)));
+        palloc(sizeof(Datum) * (in.in_flight_count + in.claim_limit + 1)));
     int in_flight_count = in.in_flight_count;
     for (int i = 0; i < in_flight_count; i++)
         in_flight[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(in.in_flight[i]));
     watched_configuration_relid = event_triggers_relid();
     watched_cron_relid = cron_triggers_relid();
+    watched_cron_events_relid = cron_events_relid();
+    watched_scheduled_events_relid = scheduled_events_relid();
     // A new event_log (DROP and CREATE EXTENSION since the last round): the worker's exclusions
     // and held events belong to the old one; it claims again in the next round, afresh.
     if (in.claim_limit > 0 && !out->cursor_reset && !delivery_held_by_subscription(relid)) {
         out->cells = static_cast<char **>(MemoryContextAllocZero(
             context, sizeof(char *) * kClaimColumns * (2 * in.claim_limit + 1)));
-        int64 next_due_ms = -1;
-        bool timed_filled = claim_timed(in, in.claim_limit, context, out, in_flight,
-                                        &in_flight_count, &next_due_ms);
+        if (in.check_timed) {
+            out->timed_more_due =
+                claim_timed(in, in.claim_limit, context, out, &out->timed_next_due_ms);
+            out->timed_checked = true;
+        }
         int timed_rows = static_cast<int>(out->rows);
         pg_uuid_t main_cursor_before = *cursor;
         Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
@@ -498,7 +532,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             if (!isnull && uuid_less(*cursor, *DatumGetUUIDP(newest)))
                 *cursor = *DatumGetUUIDP(newest);
         }
-        out->more_due = !main_ran_dry || timed_filled;
+        out->more_due = !main_ran_dry;
         // Webhooks with room again: the events the main cursor passed by while they had none.
         for (int i = 0; i < in.trigger_cursor_count; i++) {
             int budget = in.claim_limit - (static_cast<int>(out->rows) - timed_rows);
@@ -533,8 +567,6 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             elog(ERROR, "pg_eventhooks: reading the next retry time failed");
         bool isnull = true;
         if (SPI_processed == 1) out->next_retry_in_ms = int8_cell(1, &isnull);
-        if (next_due_ms >= 0 && (out->next_retry_in_ms < 0 || next_due_ms < out->next_retry_in_ms))
-            out->next_retry_in_ms = next_due_ms;
     }
     // A successor may start where this round leaves off, but not past an event in flight.
     out->relid = relid;
@@ -787,15 +819,18 @@ class Narrowing {
 
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
-                      const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
-                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts) {
+                      const HeldIds &held, EventCursor &cursor,
+                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts,
+                      bool check_timed) {
     RoundRecords split(records.data(), records.size());
     std::vector<const char *> excluded;
     excluded.reserve(excluded_triggers.size());
     for (const auto &name : excluded_triggers) excluded.push_back(name.c_str());
-    std::vector<const char *> in_flight;
-    in_flight.reserve(in_flight_ids.size());
-    for (const auto &id : in_flight_ids) in_flight.push_back(id.c_str());
+    std::vector<const char *> in_flight, timed_held;
+    in_flight.reserve(held.event_log.size());
+    for (const auto &id : held.event_log) in_flight.push_back(id.c_str());
+    timed_held.reserve(held.timed.size());
+    for (const auto &id : held.timed) timed_held.push_back(id.c_str());
 
     // Read before the round's snapshot: a hint is left after its events became visible, so
     // the snapshot sees them (take_rescan_request gives the id before the hinted one: the
@@ -838,19 +873,26 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
 
     MemoryContext context = round_context();
     MemoryContextReset(context);
-    RawRound raw = {{}, InvalidOid, true, 0, nullptr, false, false, false, {-1, -1, -1}, -1, 0, 0};
+    RawRound raw = {{},    InvalidOid,   true, 0, nullptr, false, false, false, {-1, -1, -1},
+                    -1,    false, false, -1,   0, 0};
+    // Read before the round's snapshot, like the rescan hint; only by a round that claims (one
+    // that does not would drop it unseen).
+    if (claim_limit > 0 && take_timed_work_written(MyDatabaseId)) check_timed = true;
     RoundInput input{{split.columns()[0], split.columns()[1], split.columns()[2]},
                      claim_limit,
                      static_cast<int>(excluded.size()),
                      excluded.data(),
                      static_cast<int>(in_flight.size()),
                      in_flight.data(),
+                     static_cast<int>(timed_held.size()),
+                     timed_held.data(),
                      static_cast<int>(cursors),
                      cursor_names.data(),
                      cursor_after.get(),
                      cursor_eligible.get(),
                      cursor_done.get(),
-                     refresh_counts};
+                     refresh_counts,
+                     check_timed};
     RoundResult result;
     Oid relid_before = cursor_relid;
     Failure failure;
@@ -896,6 +938,9 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     result.recorded = static_cast<int>(records.size());
     if (raw.counted) result.counts = {raw.counts[0], raw.counts[1], raw.counts[2]};
     result.next_retry_in_ms = raw.next_retry_in_ms;
+    result.timed_checked = raw.timed_checked;
+    result.timed_more_due = raw.timed_more_due;
+    result.timed_next_due_in_ms = raw.timed_next_due_ms;
     result.claimed.reserve(raw.rows);
     for (uint64 row = 0; row < raw.rows; row++) {
         ClaimedEvent e;
@@ -947,18 +992,23 @@ std::string prepare_timed_sources() {
     for (const TimedSource *source : timed_sources()) {
         if (source->prepare == nullptr) continue;
         Failure failure;
-        bool present = true;
-        if (in_transaction(
-                [&]() {
-                    begin_transaction("pg_eventhooks: plan timed events");
-                    present = lock_extension();
-                    if (present) source->prepare();
-                    end_transaction();
-                },
-                &failure))
-            continue;
+        char *problems = nullptr;  // in TopMemoryContext: outlives the transaction
+        bool done = in_transaction(
+            [&]() {
+                begin_transaction("pg_eventhooks: plan timed events");
+                char *found = lock_extension() ? source->prepare() : nullptr;
+                if (found != nullptr) problems = MemoryContextStrdup(TopMemoryContext, found);
+                end_transaction();
+            },
+            &failure);
+        std::string problem = done ? "" : failure.message;
+        if (problems != nullptr) {
+            problem = problems;
+            call_postgres([problems]() { pfree(problems); });
+        }
+        if (problem.empty()) continue;
         if (!failures.empty()) failures += "; ";
-        failures += std::string(source->what) + ": " + failure.message;
+        failures += problem;
     }
     return failures;
 }

@@ -87,6 +87,11 @@ struct RoundResult {
     // Rounds that claimed: ms until the earliest retry-waiting event that is not yet due
     // (whoever scheduled it); -1: none, or no claim this round.
     int64_t next_retry_in_ms = -1;
+    // The timed sources were looked at (check_timed, or timed work written since): ms until
+    // their next event not yet due (-1: none), and whether a claim of theirs filled its limit.
+    bool timed_checked = false;
+    int64_t timed_next_due_in_ms = -1;
+    bool timed_more_due = false;
     int64_t count_cost_us = 0;  // how long the count took: the caller spaces counts by it
     // Records whose event changed during its attempt (requeued): it is pending again, claim.
     int requeued = 0;
@@ -103,6 +108,14 @@ struct RoundResult {
     std::vector<AttemptRecord> unrecorded;
 };
 
+// The events the worker holds (in flight, waiting for a slot, or sent with the result not yet
+// recorded): the claims skip them. By source: event_log's bound the resume point, the timed
+// sources' do not (a one-off event due next month would pull it back a month).
+struct HeldIds {
+    std::vector<std::string> event_log;
+    std::vector<std::string> timed;
+};
+
 // At the worker's start: the cursor where its predecessor left off (all zero if none did, or
 // after a server restart). Nothing then depends on the predecessor but what it published.
 void resume_cursor(EventCursor &cursor);
@@ -113,12 +126,15 @@ void resume_cursor(EventCursor &cursor);
 // with claimed events still waiting for a slot) are not claimed: the main cursor passes theirs
 // by and leaves each such trigger a TriggerCursor in `trigger_cursors`; the cursors of triggers
 // not excluded are read from (and dropped once caught up). Moves `cursor` on. With
-// refresh_counts, also counts pending/due events.
+// refresh_counts, also counts pending/due events. The timed sources (cron, scheduled events)
+// claim only with check_timed (the worker knows one is due, or must look) or when a
+// transaction wrote timed work since the last look: a round of event_log's pays nothing for them.
 // A Postgres error in the round does not escape: see RoundResult::failure.
 RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit,
                       const std::vector<std::string> &excluded_triggers,
-                      const std::vector<std::string> &in_flight_ids, EventCursor &cursor,
-                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts);
+                      const HeldIds &held, EventCursor &cursor,
+                      std::vector<TriggerCursor> &trigger_cursors, bool refresh_counts,
+                      bool check_timed);
 
 // Runs each timed source's prepare step (cron: plan upcoming events), each in a transaction of
 // its own. Returns "" or what failed (the worker warns and goes on: sending what is planned).

@@ -39,8 +39,9 @@ struct TimedSource {
     // One row, one bigint: ms until its next event not yet due (NULL: none).
     const char *next_due_sql;
     // Run now and then by the worker in a transaction of its own (nullptr: nothing): the cron
-    // source plans upcoming events here. May raise an ERROR (the worker logs a WARNING).
-    void (*prepare)();
+    // source plans upcoming events here. Returns nullptr or what went wrong (palloc'd); may
+    // also raise an ERROR. Either way the worker logs a WARNING and goes on.
+    char *(*prepare)();
 };
 
 // Every timed source, in claim order.

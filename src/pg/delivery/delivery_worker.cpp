@@ -68,6 +68,7 @@ constexpr auto kMaxRoundWait = milliseconds(10000);
 constexpr size_t kKeptResultsLimit = 100;
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
+constexpr size_t kMaxRememberedWebhooks = 10000;
 // Cron triggers have their events planned two hours ahead (cron_planning.cpp); planning again
 // this often keeps that horizon.
 constexpr auto kPrepareInterval = milliseconds(60000);
@@ -188,9 +189,9 @@ class DeliveryLoop {
         while (!shutdown_requested) {
             collect_responses();
             if (take_configuration_change()) give_back_waiting_events();
-            if (prepare_sources_if_due()) want_claim = true;
+            if (prepare_sources_if_due()) want_claim = timed_poke_ = true;
             start_waiting_requests();
-            if (room_for_passed_over_webhooks() || claim_again_) want_claim = true;
+            if (room_for_passed_over_webhooks() || claim_again_) want_claim = timed_poke_ = true;
             claim_again_ = false;
             auto now = Clock::now();
             while (!retry_deadlines_.empty() && retry_deadlines_.top() <= now) {
@@ -216,16 +217,20 @@ class DeliveryLoop {
             if (limit > 0 || (!finished_.empty() && !holding) || refresh) {
                 if (limit > 0 || !finished_.empty()) counts_outdated_ = true;
                 if (limit > 0) excluded_at_claim_ = webhooks_without_room();
+                bool check_timed = timed_poke_ || now >= timed_due_at_;
                 RoundResult round = run_round(finished_, std::max(limit, 0),
                                               limit > 0 ? excluded_at_claim_ : kNone, held_ids(),
-                                              cursor_, trigger_cursors_, refresh);
+                                              cursor_, trigger_cursors_, refresh, check_timed);
                 // The database computed next_retry_at during the round; a deadline taken now
                 // (after its commit) is never earlier than that, so the claim finds it due.
                 auto recorded_at = Clock::now();
                 for (const auto &record : finished_)
-                    if (record.retry_in_ms >= 0)
-                        retry_deadlines_.push(recorded_at + milliseconds(record.retry_in_ms) +
-                                              kClockMargin);
+                    if (record.retry_in_ms >= 0) {
+                        auto due = recorded_at + milliseconds(record.retry_in_ms) + kClockMargin;
+                        retry_deadlines_.push(due);
+                        if (record.source != SourceKind::EventTrigger)
+                            timed_due_at_ = std::min(timed_due_at_, due);
+                    }
                 finished_.clear();
                 if (!round.extension_present) {
                     report_extension_missing();
@@ -243,9 +248,11 @@ class DeliveryLoop {
                 // took them in): what waits from earlier claims may carry an old webhook.
                 if (take_configuration_change()) give_back_waiting_events();
                 if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
+                note_timed_check(round, recorded_at);
                 for (auto &event : round.claimed) take_claimed(std::move(event));
                 start_waiting_requests();
-                if (limit > 0 && !round.more_due && round.failure.empty()) want_claim = false;
+                if (limit > 0 && !round.more_due && !round.timed_more_due && round.failure.empty())
+                    want_claim = false;
                 if (round.requeued > 0) want_claim = true;  // requeued during their attempt
                 if (claim_again_) want_claim = true;  // events given back
                 claim_again_ = false;
@@ -270,6 +277,7 @@ class DeliveryLoop {
             if (Clock::now() >= next_poll) {
                 want_claim = true;
                 next_poll = Clock::now() + poll_interval();
+                timed_poke_ = true;  // the fallback covers the timed sources too
             }
         }
         finish_in_flight(wait_set);
@@ -321,6 +329,19 @@ class DeliveryLoop {
                                         "again in %ld s.",
                                         static_cast<long>(kPrepareInterval.count() / 1000))));
         return true;
+    }
+
+    // What a round learnt of the timed sources: when to look at them next. A round that failed
+    // or did not look leaves the need to look as it was.
+    void note_timed_check(const RoundResult &round, Clock::time_point at) {
+        if (!round.failure.empty()) timed_poke_ = true;
+        if (!round.timed_checked) return;
+        timed_poke_ = round.timed_more_due;
+        timed_due_at_ = Clock::time_point::max();
+        if (round.timed_next_due_in_ms >= 0) {
+            timed_due_at_ = at + milliseconds(round.timed_next_due_in_ms) + kClockMargin;
+            expect_retry_in(round.timed_next_due_in_ms);  // the wake-up
+        }
     }
 
     static Clock::duration poll_interval() { return milliseconds(guc_poll_interval_ms); }
@@ -380,13 +401,15 @@ class DeliveryLoop {
     }
 
     // Events this worker holds (in flight or waiting for a slot): the claim skips them.
-    std::vector<std::string> held_ids() const {
-        std::vector<std::string> ids;
-        ids.reserve(in_flight_.size() + ready_.size() + unrecorded_.size());
-        for (const auto &[tag, request] : in_flight_) ids.push_back(request.event_id);
-        ready_.for_each([&](const ClaimedEvent &event) { ids.push_back(event.id); });
+    HeldIds held_ids() const {
+        HeldIds ids;
+        auto add = [&ids](SourceKind source, const std::string &id) {
+            (source == SourceKind::EventTrigger ? ids.event_log : ids.timed).push_back(id);
+        };
+        for (const auto &[tag, request] : in_flight_) add(request.source, request.event_id);
+        ready_.for_each([&](const ClaimedEvent &event) { add(event.source, event.id); });
         // Sent, result not yet recorded: not to be claimed (sent) again either.
-        for (const auto &record : unrecorded_) ids.push_back(record.event_id);
+        for (const auto &record : unrecorded_) add(record.source, record.event_id);
         return ids;
     }
 
@@ -412,7 +435,7 @@ class DeliveryLoop {
         if (ready_.size() == 0) return;
         for (auto &event : ready_.take_all())
             give_back(trigger_cursors_, event);
-        claim_again_ = true;
+        claim_again_ = timed_poke_ = true;
     }
 
     // Starts waiting requests, one webhook at a time in turn, while the shares allow.
@@ -443,6 +466,10 @@ class DeliveryLoop {
     }
 
     TriggerSettings &settings_for(const ClaimedEvent &event) {
+        // One-off events key their queue by webhook: keep these maps from growing without end
+        // (a map cleared costs a parse per webhook and forgets failure streaks, nothing else).
+        if (settings_.size() > kMaxRememberedWebhooks) settings_.clear();
+        if (activity_.size() > kMaxRememberedWebhooks) activity_.clear();
         TriggerSettings &settings = settings_[event.queue_key];
         if (settings.headers_text == event.headers && settings.retry_text == event.retry_conf &&
             settings.signing_text == event.signing && !settings.headers_text.empty())
@@ -661,7 +688,7 @@ class DeliveryLoop {
         for (auto &record : unrecorded_) finished_.push_back(std::move(record));
         unrecorded_.clear();
         if (!finished_.empty())
-            run_round(finished_, 0, {}, held_ids(), cursor_, trigger_cursors_, false);
+            run_round(finished_, 0, {}, held_ids(), cursor_, trigger_cursors_, false, false);
         finished_.clear();
     }
 
@@ -684,6 +711,12 @@ class DeliveryLoop {
     Clock::time_point unrecorded_retry_at_{};
     Clock::time_point hold_until_{};  // no round before this (round_failed)
     Clock::time_point next_prepare_{};  // prepare_sources_if_due
+    // The timed sources (cron, scheduled events) are looked at by a claim only when one of
+    // theirs is due (timed_due_at_), or when something may have changed (timed_poke_: the
+    // start, a poll, events given back, room again, a claim that filled its limit, a failed
+    // round); writes by other transactions come as a flag in shared memory (run_round).
+    Clock::time_point timed_due_at_ = Clock::time_point::min();
+    bool timed_poke_ = true;
     int round_failures_ = 0;          // failed rounds in a row
     std::priority_queue<Clock::time_point, std::vector<Clock::time_point>, std::greater<>>
         retry_deadlines_;

@@ -12,9 +12,7 @@ namespace {
 
 const char *const kMarkDeadSql =
     "UPDATE eventhooks.scheduled_events e SET status = 'dead' "
-    "WHERE " DUE " AND e.tries = 0 AND e.id <> ALL ($1::uuid[]) "
-    "  AND e.scheduled_time < now() - " EVENTHOOKS_TOLERANCE_SEC("e.retry_conf")
-    "    * interval '1 second'";
+    "WHERE " DUE " AND e.id <> ALL ($1::uuid[]) AND " EVENTHOOKS_TOO_LATE("e.retry_conf");
 
 // Hasura's scheduled-event body: {"scheduled_time", "payload", "id", "comment"}. Events of one
 // webhook share its request slots (fairness), as a trigger's events do.
@@ -25,7 +23,8 @@ const char *const kClaimSql =
     "  '', e.tries, true, e.webhook, NULL::text, e.headers::text, e.retry_conf::text, "
     "  e.xmin::text, e.signing::text, false, 2, 'scheduled event ' || e.webhook "
     "FROM eventhooks.scheduled_events e "
-    "WHERE " DUE " AND 'scheduled event ' || e.webhook <> ALL ($2) "
+    "WHERE " DUE " AND NOT " EVENTHOOKS_TOO_LATE("e.retry_conf")
+    "  AND 'scheduled event ' || e.webhook <> ALL ($2) "
     "  AND e.id <> ALL ($3::uuid[]) "
     "ORDER BY " EVENTHOOKS_DUE_AT " LIMIT $1";
 

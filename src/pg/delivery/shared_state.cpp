@@ -87,6 +87,25 @@ void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from) {
     if (latch != nullptr) SetLatch(latch);
 }
 
+void wake_delivery_worker_for_timed_work(Oid database_oid) {
+    if (state == nullptr) return;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    if (slot != nullptr) slot->timed_work_written = true;
+    SpinLockRelease(&state->mutex);
+    wake_delivery_worker(database_oid);
+}
+
+bool take_timed_work_written(Oid database_oid) {
+    if (state == nullptr) return false;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    bool written = slot != nullptr && slot->timed_work_written;
+    if (written) slot->timed_work_written = false;
+    SpinLockRelease(&state->mutex);
+    return written;
+}
+
 bool take_rescan_request(Oid database_oid, pg_uuid_t *from) {
     if (state == nullptr) return false;
     SpinLockAcquire(&state->mutex);

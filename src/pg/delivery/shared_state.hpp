@@ -34,6 +34,9 @@ struct DeliverySlot {
     // may already be past them (they were written before newer events that committed first).
     bool rescan_requested;
     pg_uuid_t rescan_from;
+    // A committed transaction wrote cron or scheduled events: the worker, which otherwise looks
+    // at them only when one is due, checks its timed sources at its next claim.
+    bool timed_work_written;
     // Where a new worker may start its cursor instead of at the beginning: nothing pending
     // without a next_retry_at lies at or below it in resume_relid (event_log), except what a
     // rescan request covers. Lowered when a request is taken, so a worker that dies with one
@@ -74,6 +77,14 @@ DeliverySlot *find_slot_locked(Oid database_oid, bool create);
 // With `rescan_from`, also asks it to look again at events from that id on (see
 // delivery_queue.cpp); call that only once the writing transaction is visible to others.
 void wake_delivery_worker(Oid database_oid, const pg_uuid_t *rescan_from = nullptr);
+
+// After a commit that wrote cron_events or scheduled_events: wakes the worker and asks it to
+// check its timed sources (call once the transaction is visible to others).
+void wake_delivery_worker_for_timed_work(Oid database_oid);
+
+// For the worker, before it takes a snapshot: whether timed work was written since the last
+// call.
+bool take_timed_work_written(Oid database_oid);
 
 // For the worker, before it takes a snapshot: where to scan from (exclusive) to see the
 // smallest id asked for since the last call. Also lowers the resume point to it.

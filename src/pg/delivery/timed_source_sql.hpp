@@ -11,11 +11,14 @@
     "rtrim(rtrim(to_char(e.scheduled_time AT TIME ZONE 'UTC', "                            \
     "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '0'), '.') || 'Z'"
 
-// retry_conf.tolerance_sec in seconds (default 21600); a stored value that is not a number
-// (hand-edited) counts as the default instead of failing every round.
-#define EVENTHOOKS_TOLERANCE_SEC(conf)                                                      \
+// An event never attempted whose time is more than retry_conf.tolerance_sec (default 21600)
+// ago: it is marked dead, not sent. Compared in seconds, never as an interval: a hand-edited
+// value (1e300, a string) must not fail the round, which would stop every source's delivery;
+// one that is not a number counts as the default. (scheduled_time is finite: CHECK.)
+#define EVENTHOOKS_TOO_LATE(conf)                                                           \
+    "(e.tries = 0 AND extract(epoch FROM now() - e.scheduled_time) > "                    \
     "(CASE WHEN jsonb_typeof(" conf " -> 'tolerance_sec') = 'number' "                     \
-    "THEN (" conf " ->> 'tolerance_sec')::float8 ELSE 21600 END)"
+    "THEN (" conf " ->> 'tolerance_sec')::float8 ELSE 21600 END))"
 
 // The attempts of a round (the arrays of delivery_queue.cpp's kRecordSql) as rows r.
 #define EVENTHOOKS_RECORDS_CTE                                                               \

@@ -1,11 +1,12 @@
-# Review of issue 18 (worker side of cron triggers and scheduled events): defects shown as tests
-# that fail on c943b5b. Each part runs on a node of its own.
-#  (1) one round claims up to fetch_batch_size from EACH timed source and from event_log, but
-#      delivery_queue.cpp sizes its buffers for 2 x fetch_batch_size: overflow.
-#  (2) a hand-edited tolerance_sec that is a number out of interval range fails every round:
-#      no event trigger's event is delivered any more.
-#  (3) one cron trigger with a hand-edited bad schedule stops the planning of every cron trigger.
-#  (4) a scheduled event deleted while it waits in the worker's memory for a slot is still sent.
+# Timed sources (cron triggers, scheduled events) under faults and load; each part was a defect
+# found by review of issue 18 (it failed on c943b5b), and runs on a node of its own:
+#  (1) a round with due events in every source at once (300 each, defaults): the round's buffers
+#      hold what the sources claim together (they overflowed: the worker crashed);
+#  (2) a hand-edited tolerance_sec that is a number out of interval range: every source still
+#      delivers (every round failed: no event trigger's event went out);
+#  (3) one cron trigger with a hand-edited bad schedule: the others are still planned (one
+#      statement planned them all, and its ERROR stopped them all);
+#  (4) a scheduled event deleted while it waits in the worker's memory for a slot is not sent.
 use strict;
 use warnings;
 
