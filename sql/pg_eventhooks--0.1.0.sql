@@ -284,13 +284,14 @@ CREATE TRIGGER cron_triggers_changed
 CREATE FUNCTION eventhooks.wake_delivery_worker() RETURNS trigger
     AS 'MODULE_PATHNAME', 'eventhooks_wake_delivery_worker' LANGUAGE C;
 CREATE TRIGGER cron_events_wake_worker
-    AFTER INSERT OR UPDATE ON eventhooks.cron_events
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON eventhooks.cron_events
     FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.wake_delivery_worker();
 CREATE TRIGGER scheduled_events_wake_worker
-    AFTER INSERT OR UPDATE ON eventhooks.scheduled_events
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON eventhooks.scheduled_events
     FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.wake_delivery_worker();
 -- A deleted event may wait in the worker's memory for a request slot: the relcache tells the
--- worker to give back what waits and claim again (it then finds only what still exists).
+-- worker (woken by the triggers above) to give back what waits and claim again (it then finds
+-- only what still exists).
 CREATE TRIGGER cron_events_deleted
     AFTER DELETE OR TRUNCATE ON eventhooks.cron_events
     FOR EACH STATEMENT EXECUTE FUNCTION eventhooks.configuration_changed();

@@ -1,13 +1,12 @@
-# Review of 02fd66f (issue 18): the worker looks at its timed sources only when one is due
-# (timed_due_at_) or when something may have changed; the issue asks that a scheduled event be
-# sent within a second of its time because the worker sleeps until then, not because it polls.
-# The fallback poll is set to 30 s here, so only a worker that wakes up on time passes.
-#  (1) a scheduled event due after an event_log retry: its wake-up is dropped (expect_retry_in
-#      keeps only a deadline earlier than the heap's top) and the round at the retry's deadline
-#      does not look at the timed sources, so it waits for the poll;
-#  (2) a scheduled event's retry recorded by a round that also looks at the timed sources (timed
-#      work written while no slot was free): the round's "next due" does not see the retry its
-#      own record set, note_timed_check overwrites timed_due_at_, the retry waits for the poll.
+# The worker looks at its timed sources only when one is due (timed_due_at_, a deadline of its
+# wait) or when something may have changed; a scheduled event must still be sent within a second
+# of its time because the worker sleeps until then, not because it polls. The fallback poll is
+# 30 s here, so only a worker that wakes up on time passes. Both parts failed on 02fd66f
+# (review of issue 18):
+#  (1) a scheduled event due after an event_log retry (its wake-up was dropped: only a deadline
+#      earlier than the heap's top was kept, and the retry's round did not look at timed work);
+#  (2) a scheduled event's retry recorded by a round that also looks at the timed sources (the
+#      round's "next due", read in its first snapshot, did not see the retry it had recorded).
 use strict;
 use warnings;
 

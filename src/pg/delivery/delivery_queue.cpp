@@ -457,8 +457,10 @@ bool claim_timed(const RoundInput &in, int limit, MemoryContext context, RawRoun
         claimed += static_cast<int>(returned);
         take_claimed_rows(SPI_tuptable, returned, false, nullptr, nullptr, context, out, held,
                           &held_count);
+        // Not read-only: that would read the round's first snapshot, without the retry times
+        // this round recorded.
         if (SPI_execute_plan(prepared_plan(&plans.next_due, source->next_due_sql, 0, nullptr),
-                             nullptr, nullptr, true, 1) != SPI_OK_SELECT)
+                             nullptr, nullptr, false, 1) != SPI_OK_SELECT)
             elog(ERROR, "pg_eventhooks: reading the next %s time failed", source->what);
         bool isnull = true;
         int64 ms = SPI_processed == 1 ? int8_cell(1, &isnull) : -1;
@@ -939,6 +941,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     if (raw.counted) result.counts = {raw.counts[0], raw.counts[1], raw.counts[2]};
     result.next_retry_in_ms = raw.next_retry_in_ms;
     result.timed_checked = raw.timed_checked;
+    result.timed_check_skipped = claim_limit > 0 && check_timed && !raw.timed_checked;
     result.timed_more_due = raw.timed_more_due;
     result.timed_next_due_in_ms = raw.timed_next_due_ms;
     result.claimed.reserve(raw.rows);

@@ -75,37 +75,41 @@ struct TriggerCursor {
     EventCursor after{};
 };
 
+// Fields ordered by size (the padding check of scripts/lint.sh).
 struct RoundResult {
-    bool extension_present = true;
-    std::vector<ClaimedEvent> claimed;
-    bool more_due = false;  // the claim filled its limit: claim again without waiting
-    QueueCounts counts;
-    bool counts_refreshed = false;
-    // A DROP and CREATE EXTENSION made a new event_log: nothing was claimed this round, and
-    // what the worker holds from the old one is void.
-    bool event_log_replaced = false;
     // Rounds that claimed: ms until the earliest retry-waiting event that is not yet due
     // (whoever scheduled it); -1: none, or no claim this round.
     int64_t next_retry_in_ms = -1;
-    // The timed sources were looked at (check_timed, or timed work written since): ms until
-    // their next event not yet due (-1: none), and whether a claim of theirs filled its limit.
-    bool timed_checked = false;
+    // The timed sources were looked at (timed_checked: check_timed, or timed work written
+    // since): ms until their next event not yet due (-1: none), and whether a claim of theirs
+    // filled its limit (timed_more_due).
     int64_t timed_next_due_in_ms = -1;
-    bool timed_more_due = false;
     int64_t count_cost_us = 0;  // how long the count took: the caller spaces counts by it
-    // Records whose event changed during its attempt (requeued): it is pending again, claim.
-    int requeued = 0;
-
-    // The round failed (empty: it did not). It then claimed and counted nothing; its records
-    // were recorded in smaller groups in transactions of their own, down to the one that
-    // fails, which is recorded as failed with the reason where that can be written.
-    std::string failure;
-    bool claim_failed = false;  // it had nothing to record: its claim or count failed
-    int recorded = 0;           // records written (as they were, or as failed)
+    std::vector<ClaimedEvent> claimed;
+    QueueCounts counts;
     // Records that could not be written at all, even as failed (a read-only or full disk, a
     // trigger on the log that raises for every row, ...): the caller keeps them, retries later,
     // and does not send their events again.
     std::vector<AttemptRecord> unrecorded;
+    // The round failed (empty: it did not). It then claimed and counted nothing; its records
+    // were recorded in smaller groups in transactions of their own, down to the one that
+    // fails, which is recorded as failed with the reason where that can be written.
+    std::string failure;
+    // Records whose event changed during its attempt (requeued): it is pending again, claim.
+    int requeued = 0;
+    int recorded = 0;  // records written (as they were, or as failed)
+    bool extension_present = true;
+    bool more_due = false;  // the claim filled its limit: claim again without waiting
+    bool counts_refreshed = false;
+    // A DROP and CREATE EXTENSION made a new event_log: nothing was claimed this round, and
+    // what the worker holds from the old one is void.
+    bool event_log_replaced = false;
+    bool timed_checked = false;
+    // A check was asked for (or timed work was written) but the round could not claim
+    // (a new event_log, a subscription holding delivery): the caller must look again later.
+    bool timed_check_skipped = false;
+    bool timed_more_due = false;
+    bool claim_failed = false;  // it had nothing to record: its claim or count failed
 };
 
 // The events the worker holds (in flight, waiting for a slot, or sent with the result not yet

@@ -198,6 +198,7 @@ class DeliveryLoop {
                 retry_deadlines_.pop();
                 want_claim = true;
             }
+            if (now >= timed_due_at_) want_claim = true;
             // After a failed round, nothing happens until the wait is over (responses are
             // still collected); results kept back are then recorded in a round that claims
             // nothing, so that a result that still cannot be written takes no claim down with it.
@@ -224,12 +225,13 @@ class DeliveryLoop {
                 // The database computed next_retry_at during the round; a deadline taken now
                 // (after its commit) is never earlier than that, so the claim finds it due.
                 auto recorded_at = Clock::now();
+                auto timed_retry_at = Clock::time_point::max();
                 for (const auto &record : finished_)
                     if (record.retry_in_ms >= 0) {
                         auto due = recorded_at + milliseconds(record.retry_in_ms) + kClockMargin;
                         retry_deadlines_.push(due);
                         if (record.source != SourceKind::EventTrigger)
-                            timed_due_at_ = std::min(timed_due_at_, due);
+                            timed_retry_at = std::min(timed_retry_at, due);
                     }
                 finished_.clear();
                 if (!round.extension_present) {
@@ -249,6 +251,8 @@ class DeliveryLoop {
                 if (take_configuration_change()) give_back_waiting_events();
                 if (round.next_retry_in_ms >= 0) expect_retry_in(round.next_retry_in_ms);
                 note_timed_check(round, recorded_at);
+                // After the check's next due time: that one may not see these retries.
+                timed_due_at_ = std::min(timed_due_at_, timed_retry_at);
                 for (auto &event : round.claimed) take_claimed(std::move(event));
                 start_waiting_requests();
                 if (limit > 0 && !round.more_due && !round.timed_more_due && round.failure.empty())
@@ -318,8 +322,9 @@ class DeliveryLoop {
     // due time is known.
     bool prepare_sources_if_due() {
         auto now = Clock::now();
+        if (now < hold_until_) return false;  // the change, if any, is taken after the hold
         bool changed = take_cron_configuration_change();
-        if (now < hold_until_ || (!changed && now < next_prepare_)) return false;
+        if (!changed && now < next_prepare_) return false;
         next_prepare_ = now + kPrepareInterval;
         std::string failure = prepare_timed_sources();
         if (!failure.empty())
@@ -333,15 +338,14 @@ class DeliveryLoop {
 
     // What a round learnt of the timed sources: when to look at them next. A round that failed
     // or did not look leaves the need to look as it was.
+    // timed_due_at_ is also a deadline of the wait (wait_timeout_ms).
     void note_timed_check(const RoundResult &round, Clock::time_point at) {
-        if (!round.failure.empty()) timed_poke_ = true;
+        if (!round.failure.empty() || round.timed_check_skipped) timed_poke_ = true;
         if (!round.timed_checked) return;
         timed_poke_ = round.timed_more_due;
         timed_due_at_ = Clock::time_point::max();
-        if (round.timed_next_due_in_ms >= 0) {
+        if (round.timed_next_due_in_ms >= 0)
             timed_due_at_ = at + milliseconds(round.timed_next_due_in_ms) + kClockMargin;
-            expect_retry_in(round.timed_next_due_in_ms);  // the wake-up
-        }
     }
 
     static Clock::duration poll_interval() { return milliseconds(guc_poll_interval_ms); }
@@ -390,6 +394,9 @@ class DeliveryLoop {
         auto deadline = next_poll;
         if (!unrecorded_.empty()) deadline = std::min(deadline, unrecorded_retry_at_);
         if (!retry_deadlines_.empty()) deadline = std::min(deadline, retry_deadlines_.top());
+        // A timed event's time; once past, want_claim covers it (while there is no room for
+        // a claim, the completions wake the worker: no spin on a past deadline).
+        if (timed_due_at_ > now) deadline = std::min(deadline, timed_due_at_);
         // Counts are refreshed while work goes on, and once more when it ends; an idle
         // worker does not wake up for them.
         if (http_.in_flight() > 0 || counts_outdated_) deadline = std::min(deadline, next_count);
