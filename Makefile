@@ -4,7 +4,9 @@ EXTENSION = pg_eventhooks
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_eventhooks.control)
 MODULE_big = pg_eventhooks
 OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp) $(wildcard src/pg/*.cpp) $(wildcard src/pg/*/*.cpp)))
-DATA = sql/pg_eventhooks--$(EXTVERSION).sql
+# Every install and upgrade script: a fresh install of $(EXTVERSION) runs the first one and the
+# upgrades after it, so an upgraded database and a new one have the same schema.
+DATA = $(wildcard sql/pg_eventhooks--*.sql)
 PGFILEDESC = "pg_eventhooks - event triggers delivered as webhooks"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pg_eventhooks--%,$(wildcard sql/*.sql))))
