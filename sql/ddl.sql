@@ -241,6 +241,28 @@ SELECT count(*) FROM eventhooks.event_triggers;
 DROP EXTENSION pg_eventhooks;
 SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'eventhooks%';
 DROP SCHEMA elsewhere;
+
+-- ===== Upgrade from 0.1.0 ======================================================================
+-- Under 0.1.0 a dropped table left its trigger behind, with its pending events; the upgrade
+-- script removes it and archives them, and leaves the other triggers alone.
+SET client_min_messages = error;
+CREATE EXTENSION pg_eventhooks VERSION '0.1.0';
+RESET client_min_messages;
+CREATE TABLE left_behind (id int);
+CREATE TABLE still_here (id int);
+SELECT eventhooks.create_event_trigger('left_behind', 'left_behind', 'http://127.0.0.1:9/l',
+    on_insert => '{}');
+SELECT eventhooks.create_event_trigger('still_here', 'still_here', 'http://127.0.0.1:9/s',
+    on_insert => '{}');
+INSERT INTO left_behind VALUES (1), (2);
+INSERT INTO still_here VALUES (1);
+DROP TABLE left_behind;
+SELECT * FROM state();
+ALTER EXTENSION pg_eventhooks UPDATE TO '0.2.0';
+SELECT * FROM state();
+DROP TABLE still_here;
+SELECT * FROM state();
+DROP EXTENSION pg_eventhooks;
 DROP FUNCTION state(), row_triggers();
 REVOKE CREATE ON SCHEMA public FROM ddl_owner, ddl_other;
 DROP ROLE ddl_owner, ddl_other;
