@@ -23,6 +23,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/uuid.h"
 }
 
 #include "core/cron_schedule.hpp"
@@ -103,6 +104,11 @@ struct CronArgs {
     char *comment;
     bool replace;
     char *signing;
+    // include_in_metadata (0.2.0's 10th argument): whether export_metadata shows the trigger.
+    // Not passed (0.1.0's signature, whose table has no such column) or NULL: left as it is
+    // (a new trigger gets the column's default, true).
+    bool has_include_in_metadata;
+    bool include_in_metadata;
 };
 
 // Checks what can be checked without the catalog; returns the environment variable names that
@@ -255,6 +261,14 @@ void store_cron_trigger(const CronArgs &args) {
         }
         if (insert_stored_trigger(args)) break;
     }
+    if (args.has_include_in_metadata) {
+        Oid types[2] = {TEXTOID, BOOLOID};
+        Datum values[2] = {CStringGetTextDatum(args.name), BoolGetDatum(args.include_in_metadata)};
+        spi_execute_as_owner(
+            "UPDATE eventhooks.cron_triggers SET include_in_metadata = $2 WHERE name = $1 "
+            "AND include_in_metadata IS DISTINCT FROM $2",
+            2, types, values, nullptr, false, 0);
+    }
     plan_cron_events(args.name);
     SPI_finish();
 }
@@ -271,6 +285,8 @@ Datum create_cron_trigger(FunctionCallInfo fcinfo) {
     args.comment = text_arg(fcinfo, 6);
     args.replace = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
     args.signing = optional_jsonb_arg(fcinfo, 8);
+    args.has_include_in_metadata = PG_NARGS() > 9 && !PG_ARGISNULL(9);
+    args.include_in_metadata = args.has_include_in_metadata && PG_GETARG_BOOL(9);
 
     auto *env_names = static_cast<RefList *>(palloc0(sizeof(RefList)));
     validate_cron_args(args, env_names);
@@ -289,6 +305,60 @@ Datum delete_cron_trigger(FunctionCallInfo fcinfo) {
         "DELETE FROM eventhooks.cron_events WHERE trigger_name = $1 AND status = 'scheduled'",
         name);
     execute_for_trigger("DELETE FROM eventhooks.cron_triggers WHERE name = $1", name);
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+// One cron event still to be sent, deleted (Hasura's delete_scheduled_event of type "cron"; the
+// SQL function eventhooks._delete_cron_event, called by eventhooks.metadata). Managed by the
+// rule of its trigger; an event the caller may not manage, or of a deleted trigger, or one no
+// longer scheduled does not exist for it (row-level security hides it from the caller, and event
+// ids are not guessable). The planner plans a trigger's times after its latest event: when the
+// deleted event was the latest, its trigger's next time is planned in its place, or the planner
+// would plan the deleted time again and send it after all.
+Datum delete_cron_event(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0)) throw core::ConfigError("event_id: must not be null");
+    pg_uuid_t *id = PG_GETARG_UUID_P(0);
+    char *id_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+    Oid types[1] = {UUIDOID};
+    Datum values[1] = {UUIDPGetDatum(id)};
+    SPI_connect();
+    // belongs: the event was made since its trigger was (not one of a deleted trigger that had
+    // the name before), as the policy on cron_events says.
+    spi_execute_as_owner(
+        "SELECT e.trigger_name FROM eventhooks.cron_events e JOIN eventhooks.cron_triggers t "
+        "ON t.name = e.trigger_name AND e.id >= eventhooks.first_event_id_at(t.created_at) "
+        "WHERE e.id = $1",
+        1, types, values, nullptr, false, 1);
+    char *name = SPI_processed == 1
+                     ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)
+                     : nullptr;
+    StoredCronTrigger stored = {false, nullptr, false};
+    if (name != nullptr) stored = lock_stored_trigger(name);
+    bool deleted = false;
+    if (stored.found && is_owner_role_member(stored.owner)) {
+        spi_execute_as_owner(
+            "DELETE FROM eventhooks.cron_events WHERE id = $1 AND status = 'scheduled' "
+            "RETURNING scheduled_time",
+            1, types, values, nullptr, false, 0);
+        deleted = SPI_processed == 1;
+    }
+    if (!deleted)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("event_id: cron event %s does not exist or is no longer scheduled",
+                               id_text)));
+    bool isnull;
+    Datum deleted_time = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    Oid plan_types[2] = {TEXTOID, TIMESTAMPTZOID};
+    Datum plan_values[2] = {CStringGetTextDatum(name), deleted_time};
+    spi_execute_as_owner(
+        "INSERT INTO eventhooks.cron_events (trigger_name, scheduled_time) "
+        "SELECT t.name, n.at FROM eventhooks.cron_triggers t "
+        "CROSS JOIN LATERAL eventhooks.cron_next_times(t.schedule, $2, 1) n(at) "
+        "WHERE t.name = $1 AND NOT EXISTS (SELECT FROM eventhooks.cron_events e "
+        "  WHERE e.trigger_name = $1 AND e.scheduled_time > $2) "
+        "ON CONFLICT (trigger_name, scheduled_time) DO NOTHING",
+        2, plan_types, plan_values, nullptr, false, 0);
     SPI_finish();
     PG_RETURN_VOID();
 }
@@ -339,6 +409,7 @@ PG_FUNCTION_INFO_V1(eventhooks_create_cron_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_delete_cron_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_pause_cron_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_resume_cron_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_delete_cron_event);
 
 Datum eventhooks_cron_next_times(PG_FUNCTION_ARGS) {
     return guard_entry([&]() { return eventhooks::pg::cron_next_times(fcinfo); });
@@ -354,5 +425,8 @@ Datum eventhooks_pause_cron_trigger(PG_FUNCTION_ARGS) {
 }
 Datum eventhooks_resume_cron_trigger(PG_FUNCTION_ARGS) {
     return guard_entry([&]() { return eventhooks::pg::resume_cron_trigger(fcinfo); });
+}
+Datum eventhooks_delete_cron_event(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::delete_cron_event(fcinfo); });
 }
 }
