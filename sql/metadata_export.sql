@@ -189,22 +189,22 @@ SELECT count(*) FROM eventhooks.event_triggers;
 SELECT count(*) FROM eventhooks.cron_triggers;
 
 -- A non-superuser table owner sees only their own triggers, events and cron triggers.
-CREATE ROLE alice NOLOGIN;
-CREATE ROLE bob NOLOGIN;
-GRANT CREATE ON SCHEMA public TO alice, bob;
-SET ROLE alice;
+CREATE ROLE md_alice NOLOGIN;
+CREATE ROLE md_bob NOLOGIN;
+GRANT CREATE ON SCHEMA public TO md_alice, md_bob;
+SET ROLE md_alice;
 CREATE TABLE alice_orders (id int);
-SELECT eventhooks.create_event_trigger('alice_hook', 'alice_orders', 'http://127.0.0.1:9/alice',
+SELECT eventhooks.create_event_trigger('alice_hook', 'alice_orders', 'http://127.0.0.1:9/md_alice',
     on_insert => '{}');
-SELECT eventhooks.create_cron_trigger('alice_cron', 'http://127.0.0.1:9/alice', '0 * * * *');
+SELECT eventhooks.create_cron_trigger('alice_cron', 'http://127.0.0.1:9/md_alice', '0 * * * *');
 INSERT INTO alice_orders VALUES (1);
-SET ROLE bob;
+SET ROLE md_bob;
 CREATE TABLE bob_items (id int);
-SELECT eventhooks.create_event_trigger('bob_hook', 'bob_items', 'http://127.0.0.1:9/bob',
+SELECT eventhooks.create_event_trigger('bob_hook', 'bob_items', 'http://127.0.0.1:9/md_bob',
     on_insert => '{}');
-SELECT eventhooks.create_cron_trigger('bob_cron', 'http://127.0.0.1:9/bob', '0 * * * *');
+SELECT eventhooks.create_cron_trigger('bob_cron', 'http://127.0.0.1:9/md_bob', '0 * * * *');
 INSERT INTO bob_items VALUES (1);
-SET ROLE alice;
+SET ROLE md_alice;
 SELECT jsonb_pretty(eventhooks._metadata_query('export_metadata', '{}'));
 SELECT eventhooks._metadata_query('get_cron_triggers', '{}') -> 'cron_triggers' -> 0 -> 'name',
        jsonb_array_length(eventhooks._metadata_query('get_cron_triggers', '{}') -> 'cron_triggers');
@@ -265,19 +265,29 @@ SELECT eventhooks.metadata(jsonb_build_object('type', 'replace_metadata', 'args'
     #- '{args,sources,0,tables,0,event_triggers,0,webhook}') FROM saved;
 SELECT jsonb_pretty(eventhooks.metadata('{"type": "export_metadata", "args": {}}'));
 
--- A non-superuser replaces only what it may manage: bob's triggers stay, alice's go.
-SET ROLE bob;
-SELECT eventhooks.create_event_trigger('bob_hook', 'bob_items', 'http://127.0.0.1:9/bob',
+-- A non-superuser replaces only what it may manage: md_bob's triggers stay, md_alice's go.
+SET ROLE md_bob;
+SELECT eventhooks.create_event_trigger('bob_hook', 'bob_items', 'http://127.0.0.1:9/md_bob',
     on_insert => '{}');
-SELECT eventhooks.create_cron_trigger('bob_cron', 'http://127.0.0.1:9/bob', '0 * * * *');
-SET ROLE alice;
-SELECT eventhooks.create_event_trigger('alice_hook', 'alice_orders', 'http://127.0.0.1:9/alice',
+SELECT eventhooks.create_cron_trigger('bob_cron', 'http://127.0.0.1:9/md_bob', '0 * * * *');
+SET ROLE md_alice;
+SELECT eventhooks.create_event_trigger('alice_hook', 'alice_orders', 'http://127.0.0.1:9/md_alice',
     on_insert => '{}');
-SELECT eventhooks.create_cron_trigger('alice_cron', 'http://127.0.0.1:9/alice', '0 * * * *');
-SELECT eventhooks.metadata('{"type": "replace_metadata", "args": {"version": 3, "sources": [{"name": "default", "kind": "postgres", "tables": [{"table": {"schema": "public", "name": "alice_orders"}, "event_triggers": [{"name": "alice_new", "definition": {"enable_manual": true, "insert": {"columns": "*"}}, "retry_conf": {"num_retries": 0, "interval_sec": 10, "timeout_sec": 60}, "webhook": "http://127.0.0.1:9/alice"}]}]}]}}');
+SELECT eventhooks.create_cron_trigger('alice_cron', 'http://127.0.0.1:9/md_alice', '0 * * * *');
+SELECT eventhooks.metadata('{"type": "replace_metadata", "args": {"version": 3, "sources": [{"name": "default", "kind": "postgres", "tables": [{"table": {"schema": "public", "name": "alice_orders"}, "event_triggers": [{"name": "alice_new", "definition": {"enable_manual": true, "insert": {"columns": "*"}}, "retry_conf": {"num_retries": 0, "interval_sec": 10, "timeout_sec": 60}, "webhook": "http://127.0.0.1:9/md_alice"}]}]}]}}');
 SELECT jsonb_pretty(eventhooks.metadata('{"type": "export_metadata", "args": {}}'));
 -- ... and may not take another role's trigger.
-SELECT eventhooks.metadata('{"type": "replace_metadata", "args": {"version": 3, "sources": [{"name": "default", "kind": "postgres", "tables": [{"table": {"schema": "public", "name": "alice_orders"}, "event_triggers": [{"name": "bob_hook", "definition": {"enable_manual": false, "insert": {"columns": "*"}}, "retry_conf": {"num_retries": 0, "interval_sec": 10, "timeout_sec": 60}, "webhook": "http://127.0.0.1:9/alice"}]}]}]}}');
+SELECT eventhooks.metadata('{"type": "replace_metadata", "args": {"version": 3, "sources": [{"name": "default", "kind": "postgres", "tables": [{"table": {"schema": "public", "name": "alice_orders"}, "event_triggers": [{"name": "bob_hook", "definition": {"enable_manual": false, "insert": {"columns": "*"}}, "retry_conf": {"num_retries": 0, "interval_sec": 10, "timeout_sec": 60}, "webhook": "http://127.0.0.1:9/md_alice"}]}]}]}}');
 RESET ROLE;
 SELECT name, table_name FROM eventhooks.event_triggers ORDER BY name;
 SELECT name FROM eventhooks.cron_triggers ORDER BY name;
+
+-- Clean up.
+SET client_min_messages = error;
+DROP FUNCTION masked(jsonb), query_error(text, jsonb);
+DROP TABLE IF EXISTS saved;
+DROP TABLE orders, shop.items, alice_orders, bob_items;
+DROP SCHEMA shop;
+DROP EXTENSION pg_eventhooks;
+DROP OWNED BY md_alice, md_bob;
+DROP ROLE md_alice, md_bob;

@@ -33,10 +33,19 @@ $$;
 -- as the SQL API does, and replace_metadata writes only through eventhooks.metadata, so the
 -- field checks and the permission checks stay in one place.
 
--- A1's section adds this column too (create_cron_trigger's include_in_metadata); the guard
--- makes the two harmless together, whichever runs first.
-ALTER TABLE eventhooks.cron_triggers
-    ADD COLUMN IF NOT EXISTS include_in_metadata boolean NOT NULL DEFAULT true;
+-- The section above adds this column too (create_cron_trigger's include_in_metadata): added
+-- here only if missing, without the NOTICE of ADD COLUMN IF NOT EXISTS (it would show in every
+-- CREATE EXTENSION).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                   WHERE attrelid = 'eventhooks.cron_triggers'::pg_catalog.regclass
+                     AND attname = 'include_in_metadata' AND NOT attisdropped) THEN
+        ALTER TABLE eventhooks.cron_triggers
+            ADD COLUMN include_in_metadata boolean NOT NULL DEFAULT true;
+    END IF;
+END
+$$;
 
 -- Internal: raises an error of the metadata API, with Hasura's error object in the DETAIL.
 CREATE FUNCTION eventhooks._metadata_fail(message text, path text, code text)
