@@ -60,6 +60,17 @@ is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log
 	WHERE NOT delivered AND NOT error AND NOT archived AND tries > 0}, '7', 20),
 	'7', 'and wait for a retry');
 
+# A dump of the 0.1.0 database, restored into a new database at the end (d).
+my $dump_010 = $node->basedir . '/at_0.1.0.sql';
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('postgres'), '-f', $dump_010 ],
+	'pg_dump of the 0.1.0 database');
+my @pending_010 = split /\n/, $node->safe_psql('postgres', q{SELECT id FROM eventhooks.event_log
+	WHERE NOT delivered ORDER BY id});
+my $definitions_sql = q{SELECT string_agg(concat_ws(' | ', name, table_name::text, webhook,
+	on_insert, on_update, on_delete, retry_conf, owner), E'\n' ORDER BY name)
+	FROM eventhooks.event_triggers};
+my $definitions_010 = $node->safe_psql('postgres', $definitions_sql);
+
 my $log_offset = -s $node->logfile;
 
 # A writer that inserts while the update runs: pgbench at a fixed rate, ~3 s in all.
@@ -282,6 +293,33 @@ ok($seen =~ /^\+ index CREATE INDEX event_log_by_trigger ON eventhooks\.event_lo
 	  && $seen =~ /^- relation eventhooks\.worker_status .*pg_monitor=r/m,
 	'the listing notices an extra index, a changed default and a missing grant')
   or diag($seen);
+
+# --- (d) a dump of a 0.1.0 database restores into the new version ---------------------------------
+#
+# The dump says CREATE EXTENSION without a version: the restore makes the default version and
+# loads 0.1.0's configuration and pending events into its tables.
+
+$recv->clear;
+$node->safe_psql('postgres', 'CREATE DATABASE restored_010');
+my $psql_err = '';
+ok(IPC::Run::run([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('restored_010'),
+			'-f', $dump_010 ], '>', \my $psql_out, '2>', \$psql_err),
+	'the dump of the 0.1.0 database restores into a new database');
+is(join("\n", grep { /ERROR|WARNING/ } split /\n/, $psql_err), '', 'with no ERROR or WARNING')
+  or diag($psql_err);
+is($node->safe_psql('restored_010',
+		q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventhooks'}),
+	$default_version, "the restored database has $default_version");
+is($node->safe_psql('restored_010', $definitions_sql), $definitions_010,
+	'and the event trigger of the 0.1.0 database');
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) || '/' || count(*)
+	FROM eventhooks.event_log}, '7/7', 30, 'restored_010'), '7/7',
+	'its pending events (those of the dump) are delivered');
+is(join(',', sort(event_ids_received($recv, path => '/orders'))), join(',', sort @pending_010),
+	'each once');
+my $catalog_restored = catalog_listing('restored_010');
+is_deeply($catalog_restored, $fresh, 'and its schema is that of a fresh install')
+  or diag(listing_diff($catalog_restored, $fresh));
 
 $node->stop;
 done_testing();
