@@ -199,5 +199,34 @@ is(scalar @unsigned, 0, 'the orders webhook got signed requests with its headers
 is(scalar(grep { $_ ne 'amount,id' } @shapes), 0, 'and payloads with its column list')
   or diag("@shapes");
 
+# --- pg_restore --clean over a database that has the extension and its triggers -------------------
+#
+# pg_restore --clean --if-exists drops what the dump holds (the row triggers, the tables, the
+# extension with its worker's tables) and makes it again: no error, still one row trigger per
+# event trigger, and the dump's pending events are pending again and sent again, once.
+$recv->clear;
+$restore_err = '';
+ok(IPC::Run::run(
+		[ 'pg_restore', '--clean', '--if-exists', '--exit-on-error', '-d', $node->connstr('r_custom'), $custom ],
+		'>', \my $clean_out, '2>', \$restore_err),
+	'pg_restore --clean --if-exists over r_custom, while its worker runs');
+is(errors_in($restore_err), '', 'no ERROR or WARNING') or diag($restore_err);
+is($node->safe_psql('r_custom', $definitions_sql), $definitions, 'the definitions are those of the dump');
+is($node->safe_psql('r_custom', q{
+	SELECT string_agg(c.relname || ' ' || n, ', ' ORDER BY c.relname)
+	FROM (SELECT tgrelid, count(*) AS n FROM pg_trigger
+	      WHERE tgfoid = 'eventhooks.capture_event'::regproc GROUP BY tgrelid) t
+	JOIN pg_class c ON c.oid = t.tgrelid}),
+	'items 1, orders 1', 'one row trigger on each watched table');
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) || '/' || count(*)
+	FROM eventhooks.event_log}, '5/5', 30, 'r_custom'), '5/5', "the dump's pending events are delivered");
+$node->safe_psql('r_custom', q{INSERT INTO shop.orders VALUES (3001, 3001, 'after clean', '3')});
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) || '/' || count(*)
+	FROM eventhooks.event_log}, '6/6', 30, 'r_custom'), '6/6', 'and a new write is recorded and delivered');
+is(join(',', sort(event_ids_received($recv))),
+	join(',', sort(@pending, $node->safe_psql('r_custom',
+		q{SELECT id FROM eventhooks.event_log WHERE payload->'data'->'new'->>'id' = '3001'}))),
+	'each once');
+
 $node->stop;
 done_testing();
