@@ -33,7 +33,6 @@ my $default_version = $node->safe_psql('postgres',
 
 my $orders = $recv->url('/orders');
 my $timed = $recv->url('/timed');
-$recv->set_rule('/orders', status => 500);
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION pg_eventhooks VERSION '0.1.0';
 	CREATE TABLE orders (id bigserial PRIMARY KEY, client int, note text);
@@ -50,12 +49,19 @@ is($node->safe_psql('postgres',
 my $worker = wait_for_delivery_worker($node, 15);
 ok(defined $worker, 'a delivery worker serves the 0.1.0 database');
 
+# The 0.1.0 database delivers with this library (which serves every version).
+$node->safe_psql('postgres', q{INSERT INTO orders (client, note) VALUES (0, 'first')});
+is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) FROM eventhooks.event_log}, '1', 20),
+	'1', 'the 0.1.0 database delivers an event');
+
+# From here the receiver fails every request, slowly: requests are in flight during the update.
+$recv->set_rule('/orders', status => 500, delay_ms => 200);
 $node->safe_psql('postgres', q{
 	INSERT INTO orders (client, note) SELECT 0, 'before ' || g FROM generate_series(1, 5) g;
-	UPDATE orders SET note = note || ', updated' WHERE id <= 2;
+	UPDATE orders SET note = note || ', updated' WHERE id IN (2, 3);
 });
 # Every event was tried and failed (500): they wait for their retries, pending.
-ok($recv->wait_for_count(7, path => '/orders'), 'the events written before the update were tried');
+ok($recv->wait_for_count(8, path => '/orders'), 'the events written before the update were tried');
 is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log
 	WHERE NOT delivered AND NOT error AND NOT archived AND tries > 0}, '7', 20),
 	'7', 'and wait for a retry');
@@ -87,6 +93,8 @@ my $pgbench = IPC::Run::start(
 like(poll_sql($node, q{SELECT count(*) > 0 FROM orders WHERE note = 'pgbench'}, 't', 20),
 	qr/t/, 'the writer is inserting');
 
+is(poll_sql($node, q{SELECT requests_in_flight > 0 FROM eventhooks.worker_status
+	WHERE database_name = current_database()}, 't', 10), 't', 'the worker has requests in flight');
 my ($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION pg_eventhooks UPDATE');
 is($rc, 0, 'ALTER EXTENSION pg_eventhooks UPDATE succeeds while the writer inserts') or diag($err);
 my $pgbench_at_update = $node->safe_psql('postgres',
@@ -104,12 +112,12 @@ cmp_ok($pgbench_at_update, '<', 300, 'the writer was still inserting when the up
 # Writes after the update, then the receiver answers again.
 $node->safe_psql('postgres', q{
 	INSERT INTO orders (client, note) SELECT 0, 'after ' || g FROM generate_series(1, 5) g;
-	UPDATE orders SET note = note || ', again' WHERE id = 3;
-	UPDATE orders SET client = 7 WHERE id = 4;  -- not a watched column: no event
+	UPDATE orders SET note = note || ', again' WHERE id = 4;
+	UPDATE orders SET client = 7 WHERE id = 5;  -- not a watched column: no event
 });
 $recv->clear_rules;
 
-my $expected = 5 + 2 + 300 + 5 + 1;
+my $expected = 1 + 5 + 2 + 300 + 5 + 1;
 is(poll_sql($node, q{SELECT count(*) FILTER (WHERE delivered) || '/' || count(*)
 	FROM eventhooks.event_log WHERE trigger_name = 'orders'}, "$expected/$expected", 60),
 	"$expected/$expected", 'every event is delivered: pending before, written during and after the update');
