@@ -76,8 +76,15 @@ RETURN format('{"path": %s, "error": %s, "code": %s}', to_json(path), to_json(me
 -- our SQL functions use for the same kind of error.
 CREATE FUNCTION eventhooks._metadata_fail(code text, path text, what text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    message text := path || ': ' || what;
+BEGIN
+    PERFORM eventhooks._metadata_raise(path || ': ' || what, path, code);
+END
+$$;
+
+-- Internal: raises `message` with Hasura's error object (code, path) in its DETAIL and the
+-- SQLSTATE that our SQL functions use for the same kind of error.
+CREATE FUNCTION eventhooks._metadata_raise(message text, path text, code text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION USING
         MESSAGE = message,
@@ -460,7 +467,8 @@ DECLARE
     f text;
 BEGIN
     FOREACH f IN ARRAY ARRAY['_metadata_error_of(text)', '_metadata_error_text(text,text,text)',
-        '_metadata_fail(text,text,text)', '_metadata_code_of(text)',
+        '_metadata_fail(text,text,text)', '_metadata_raise(text,text,text)',
+        '_metadata_code_of(text)',
         '_metadata_only_keys(jsonb,text[],text)', '_metadata_arg(jsonb,text,text,text,boolean)',
         '_metadata_uuid(jsonb,text,text)', '_metadata_source(jsonb,text)',
         '_metadata_retry_conf_st(jsonb,text)', '_metadata_table(jsonb,text)',
@@ -480,35 +488,6 @@ $$;
 -- as the SQL API does, and replace_metadata writes only through eventhooks.metadata, so the
 -- field checks and the permission checks stay in one place.
 
--- The section above adds this column too (create_cron_trigger's include_in_metadata): added
--- here only if missing, without the NOTICE of ADD COLUMN IF NOT EXISTS (it would show in every
--- CREATE EXTENSION).
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute
-                   WHERE attrelid = 'eventhooks.cron_triggers'::pg_catalog.regclass
-                     AND attname = 'include_in_metadata' AND NOT attisdropped) THEN
-        ALTER TABLE eventhooks.cron_triggers
-            ADD COLUMN include_in_metadata boolean NOT NULL DEFAULT true;
-    END IF;
-END
-$$;
-
--- Internal: raises an error of the metadata API, with Hasura's error object in the DETAIL.
-CREATE FUNCTION eventhooks._metadata_fail(message text, path text, code text)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '%', message
-        USING ERRCODE = CASE code
-                  WHEN 'not-exists' THEN 'undefined_object'
-                  WHEN 'already-exists' THEN 'duplicate_object'
-                  WHEN 'not-supported' THEN 'feature_not_supported'
-                  ELSE 'invalid_parameter_value' END,
-              DETAIL = jsonb_build_object('path', path, 'error', message, 'code', code)::text;
-END
-$$;
-COMMENT ON FUNCTION eventhooks._metadata_fail(text, text, text) IS 'internal (metadata API)';
-
 -- Internal: an ERROR not-supported naming the keys of obj outside `allowed`.
 CREATE FUNCTION eventhooks._metadata_check_keys(obj jsonb, allowed text[], path text, what text)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -516,12 +495,12 @@ DECLARE
     unknown text;
 BEGIN
     IF jsonb_typeof(obj) IS DISTINCT FROM 'object' THEN
-        PERFORM eventhooks._metadata_fail(what || ': expected an object', path, 'parse-failed');
+        PERFORM eventhooks._metadata_raise(what || ': expected an object', path, 'parse-failed');
     END IF;
     SELECT string_agg(k, ', ' ORDER BY k) INTO unknown
     FROM jsonb_object_keys(obj) k WHERE k <> ALL (allowed);
     IF unknown IS NOT NULL THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: unsupported field(s): %s', what, unknown), path, 'not-supported');
     END IF;
 END
@@ -539,7 +518,7 @@ BEGIN
         RETURN dflt;
     END IF;
     IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^[0-9]{1,9}$' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: %s must be a non-negative integer, not %s', what, key, v),
             '$.args.' || key, 'parse-failed');
     END IF;
@@ -556,7 +535,7 @@ BEGIN
         RETURN dflt;
     END IF;
     IF jsonb_typeof(args -> key) <> 'boolean' THEN
-        PERFORM eventhooks._metadata_fail(format('%s: %s must be a boolean', what, key),
+        PERFORM eventhooks._metadata_raise(format('%s: %s must be a boolean', what, key),
                                           path, 'parse-failed');
     END IF;
     RETURN (args ->> key)::boolean;
@@ -570,7 +549,7 @@ CREATE FUNCTION eventhooks._metadata_text(args jsonb, key text, what text)
 RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     IF jsonb_typeof(args -> key) IS DISTINCT FROM 'string' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: %s is required (a string)', what, key), '$.args.' || key,
             'parse-failed');
     END IF;
@@ -584,7 +563,7 @@ CREATE FUNCTION eventhooks._metadata_check_source(source jsonb, path text, what 
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF source IS NOT NULL AND source IS DISTINCT FROM '"default"' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: source with name %s does not exist (the only source is "default", '
                    'this database)', what, source), path, 'not-exists');
     END IF;
@@ -688,19 +667,19 @@ DECLARE
     cron_name text;
 BEGIN
     IF kind NOT IN ('one_off', 'cron') THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: type must be "one_off" or "cron", not "%s"', what, kind),
             '$.args.type', 'parse-failed');
     END IF;
     IF kind = 'cron' AND need_name THEN
         cron_name := eventhooks._metadata_text(args, 'trigger_name', what);
         IF NOT EXISTS (SELECT FROM eventhooks.cron_triggers c WHERE c.name = cron_name) THEN
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: cron trigger "%s" does not exist', what, cron_name),
                 '$.args.trigger_name', 'not-exists');
         END IF;
     ELSIF kind = 'one_off' AND args ? 'trigger_name' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: trigger_name is only for type "cron"', what), '$.args.trigger_name',
             'invalid-params');
     END IF;
@@ -734,7 +713,7 @@ BEGIN
                                             '$.args.get_rows_count', what);
     IF args -> 'status' IS NOT NULL AND args -> 'status' <> 'null' THEN
         IF jsonb_typeof(args -> 'status') <> 'array' THEN
-            PERFORM eventhooks._metadata_fail(what || ': status must be an array',
+            PERFORM eventhooks._metadata_raise(what || ': status must be an array',
                                               '$.args.status', 'parse-failed');
         END IF;
         SELECT array_agg(s #>> '{}') INTO statuses FROM jsonb_array_elements(args -> 'status') s;
@@ -742,7 +721,7 @@ BEGIN
         WHERE s IS NULL OR s NOT IN ('scheduled', 'locked', 'delivered', 'error', 'dead');
         IF bad IS NOT NULL OR EXISTS (SELECT FROM jsonb_array_elements(args -> 'status') s
                                       WHERE jsonb_typeof(s) <> 'string') THEN
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: unexpected status: %s (scheduled, locked, delivered, error, dead)',
                        what, coalesce(bad, args ->> 'status')), '$.args.status', 'parse-failed');
         END IF;
@@ -805,7 +784,7 @@ BEGIN
         BEGIN
             event := eventhooks._metadata_text(args, 'event_id', what)::uuid;
         EXCEPTION WHEN invalid_text_representation THEN
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: event_id is not a uuid: %s', what, args -> 'event_id'),
                 '$.args.event_id', 'parse-failed');
         END;
@@ -853,7 +832,7 @@ DECLARE
 BEGIN
     PERFORM eventhooks._metadata_check_source(args -> 'source', '$.args.source', what);
     IF NOT EXISTS (SELECT FROM eventhooks.event_triggers t WHERE t.name = trigger) THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: event trigger "%s" does not exist', what, trigger), '$.args.name',
             'not-exists');
     END IF;
@@ -882,7 +861,7 @@ BEGIN
     off := eventhooks._metadata_int(args, 'offset', 0, what);
     status := coalesce(args ->> 'status', 'all');
     IF status NOT IN ('pending', 'processed', 'all') OR jsonb_typeof(args -> 'status') <> 'string' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: event logs status can only be one of the following: processed or '
                    'pending, not %s', what, args -> 'status'), '$.args.status', 'parse-failed');
     END IF;
@@ -941,7 +920,7 @@ BEGIN
     BEGIN
         event := eventhooks._metadata_text(args, 'event_id', what)::uuid;
     EXCEPTION WHEN invalid_text_representation THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: event_id is not a uuid: %s', what, args -> 'event_id'),
             '$.args.event_id', 'parse-failed');
     END;
@@ -1023,15 +1002,11 @@ EXCEPTION WHEN OTHERS THEN
                             detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
     detail := nullif(detail, '');
     hint := nullif(hint, '');
-    BEGIN
-        error := detail::jsonb;
-    EXCEPTION WHEN OTHERS THEN
-        error := NULL;
-    END;
-    IF jsonb_typeof(error) = 'object' AND error ->> 'path' LIKE '$.args%' THEN
-        error := jsonb_set(error, '{path}',
-                           to_jsonb(path || substr(error ->> 'path', length('$.args') + 1)));
-        detail := error::text;
+    error := eventhooks._metadata_error_of(detail);
+    IF error ->> 'path' LIKE '$.args%' THEN
+        detail := eventhooks._metadata_error_text(
+            path || substr(error ->> 'path', length('$.args') + 1), error ->> 'error',
+            error ->> 'code');
     END IF;
     -- RAISE takes no NULL option: one statement per combination.
     IF detail IS NULL AND hint IS NULL THEN
@@ -1098,11 +1073,11 @@ BEGIN
         base := '$.args';
     END IF;
     IF jsonb_typeof(doc) IS DISTINCT FROM 'object' THEN
-        PERFORM eventhooks._metadata_fail(what || ': expected a metadata object', base,
+        PERFORM eventhooks._metadata_raise(what || ': expected a metadata object', base,
                                           'parse-failed');
     END IF;
     IF doc -> 'version' IS DISTINCT FROM '3' THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: only version 3 metadata documents are supported, not version %s', what,
                    coalesce(doc ->> 'version', '1 (no "version")')),
             base || '.version', 'not-supported');
@@ -1110,7 +1085,7 @@ BEGIN
     FOR k IN SELECT key FROM jsonb_each(doc) WHERE key NOT IN ('version', 'sources', 'cron_triggers')
                                                AND NOT eventhooks._metadata_is_empty(value)
                                          ORDER BY key LOOP
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: "%s" is not supported (only sources[].tables[].event_triggers and '
                    'cron_triggers are)', what, k), base || '.' || k, 'not-supported');
     END LOOP;
@@ -1126,49 +1101,49 @@ BEGIN
     TRUNCATE pg_temp._metadata_replace_triggers, pg_temp._metadata_replace_crons;
 
     IF jsonb_typeof(coalesce(doc -> 'sources', '[]')) <> 'array' THEN
-        PERFORM eventhooks._metadata_fail(what || ': sources must be an array',
+        PERFORM eventhooks._metadata_raise(what || ': sources must be an array',
                                           base || '.sources', 'parse-failed');
     END IF;
     i := 0;
     FOR src IN SELECT value FROM jsonb_array_elements(coalesce(doc -> 'sources', '[]')) LOOP
         src_path := format('%s.sources[%s]', base, i);
         IF jsonb_typeof(src) <> 'object' THEN
-            PERFORM eventhooks._metadata_fail(what || ': a source must be an object', src_path,
+            PERFORM eventhooks._metadata_raise(what || ': a source must be an object', src_path,
                                               'parse-failed');
         END IF;
         IF src -> 'name' IS DISTINCT FROM '"default"' THEN
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: source %s is not supported (the only source is "default", this '
                        'database)', what, coalesce(src -> 'name', '"(no name)"')),
                 src_path || '.name', 'not-supported');
         END IF;
         IF src ? 'kind' AND src -> 'kind' IS DISTINCT FROM '"postgres"' THEN
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: source kind %s is not supported (only postgres)', what, src -> 'kind'),
                 src_path || '.kind', 'not-supported');
         END IF;
         FOR k IN SELECT key FROM jsonb_each(src)
                  WHERE key NOT IN ('name', 'kind', 'tables', 'configuration')
                    AND NOT eventhooks._metadata_is_empty(value) ORDER BY key LOOP
-            PERFORM eventhooks._metadata_fail(
+            PERFORM eventhooks._metadata_raise(
                 format('%s: "%s" of a source is not supported', what, k),
                 src_path || '.' || k, 'not-supported');
         END LOOP;
         IF jsonb_typeof(coalesce(src -> 'tables', '[]')) <> 'array' THEN
-            PERFORM eventhooks._metadata_fail(what || ': tables must be an array',
+            PERFORM eventhooks._metadata_raise(what || ': tables must be an array',
                                               src_path || '.tables', 'parse-failed');
         END IF;
         j := 0;
         FOR tbl IN SELECT value FROM jsonb_array_elements(coalesce(src -> 'tables', '[]')) LOOP
             tbl_path := format('%s.tables[%s]', src_path, j);
             IF jsonb_typeof(tbl) <> 'object' OR NOT tbl ? 'table' THEN
-                PERFORM eventhooks._metadata_fail(what || ': a table entry needs "table"',
+                PERFORM eventhooks._metadata_raise(what || ': a table entry needs "table"',
                                                   tbl_path, 'parse-failed');
             END IF;
             FOR k IN SELECT key FROM jsonb_each(tbl)
                      WHERE key NOT IN ('table', 'event_triggers')
                        AND NOT eventhooks._metadata_is_empty(value) ORDER BY key LOOP
-                PERFORM eventhooks._metadata_fail(
+                PERFORM eventhooks._metadata_raise(
                     format('%s: "%s" of a table is not supported (only event_triggers are)',
                            what, k), tbl_path || '.' || k, 'not-supported');
             END LOOP;
@@ -1182,7 +1157,7 @@ BEGIN
                                           tbl -> 'table' ->> 'name'))
                    END;
             IF jsonb_typeof(coalesce(tbl -> 'event_triggers', '[]')) <> 'array' THEN
-                PERFORM eventhooks._metadata_fail(what || ': event_triggers must be an array',
+                PERFORM eventhooks._metadata_raise(what || ': event_triggers must be an array',
                                                   tbl_path || '.event_triggers', 'parse-failed');
             END IF;
             n := 0;
@@ -1206,13 +1181,13 @@ BEGIN
     SELECT string_agg(format('"%s"', name), ', ' ORDER BY name) INTO dup
     FROM (SELECT name FROM pg_temp._metadata_replace_triggers GROUP BY name HAVING count(*) > 1) d;
     IF dup IS NOT NULL THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: Event trigger with duplicate names not allowed: %s', what, dup),
             base || '.sources', 'not-supported');
     END IF;
 
     IF jsonb_typeof(coalesce(doc -> 'cron_triggers', '[]')) <> 'array' THEN
-        PERFORM eventhooks._metadata_fail(what || ': cron_triggers must be an array',
+        PERFORM eventhooks._metadata_raise(what || ': cron_triggers must be an array',
                                           base || '.cron_triggers', 'parse-failed');
     END IF;
     INSERT INTO pg_temp._metadata_replace_crons
@@ -1221,7 +1196,7 @@ BEGIN
     SELECT string_agg(format('"%s"', name), ', ' ORDER BY name) INTO dup
     FROM (SELECT name FROM pg_temp._metadata_replace_crons GROUP BY name HAVING count(*) > 1) d;
     IF dup IS NOT NULL THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: cron triggers with duplicate names not allowed: %s', what, dup),
             base || '.cron_triggers', 'invalid-params');
     END IF;
@@ -1229,7 +1204,7 @@ BEGIN
     FROM pg_temp._metadata_replace_crons d JOIN eventhooks.cron_triggers c ON c.name = d.name
     WHERE NOT c.include_in_metadata ORDER BY d.path LIMIT 1;
     IF FOUND THEN
-        PERFORM eventhooks._metadata_fail(
+        PERFORM eventhooks._metadata_raise(
             format('%s: cron trigger with name "%s" already exists as a cron trigger with '
                    '"include_in_metadata" as false', what, dup), trig_path, 'already-exists');
     END IF;
@@ -1292,7 +1267,7 @@ BEGIN
             'get_scheduled_event_invocations', 'pg_get_event_logs',
             'pg_get_event_invocation_logs', 'pg_get_event_by_id', 'export_metadata',
             'replace_metadata') THEN
-        PERFORM eventhooks._metadata_fail(format('metadata: unknown type "%s"', kind), '$.type',
+        PERFORM eventhooks._metadata_raise(format('metadata: unknown type "%s"', kind), '$.type',
                                           'not-supported');
     END IF;
     RETURN CASE kind
