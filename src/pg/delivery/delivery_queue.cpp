@@ -44,6 +44,9 @@ constexpr int kSourceKinds = 3;
 // The results of a round's attempts, one array per column: no JSON document to parse and
 // take apart again (that was 40% of this statement's time); each request and response is
 // parsed once, into the invocation log's jsonb.
+// A record of no attempt (no_attempt) keeps the event's tries and writes no invocation log: with
+// no retry time it archives the event (its trigger was deleted), with one it only looks again
+// later (the trigger is not there yet).
 // An attempt settles its event only if the event's row is still the version the claim read
 // (xmin: the worker itself writes no claimed row until it records it). A row changed during the
 // attempt was requeued (redeliver_event, an UPDATE) or settled by hand: that change wins, and
@@ -53,12 +56,12 @@ const char *const kRecordSql =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bool[], $5::bool[], "
     "    $6::int[], $7::int8[], $8::int[], $9::text[], $10::text[], $11::text[]) "
-    "  AS r(id, trigger_name, archive, delivered, error, tries, retry_in_ms, status, request, "
+    "  AS r(id, trigger_name, no_attempt, delivered, error, tries, retry_in_ms, status, request, "
     "    response, row_version)), "
     "u AS ("
     "  UPDATE eventhooks.event_log e SET delivered = r.delivered, error = r.error, "
-    "    tries = CASE WHEN r.archive THEN e.tries ELSE r.tries END, "
-    "    archived = e.archived OR r.archive, locked = NULL, "
+    "    tries = CASE WHEN r.no_attempt THEN e.tries ELSE r.tries END, "
+    "    archived = e.archived OR (r.no_attempt AND r.retry_in_ms < 0), locked = NULL, "
     "    next_retry_at = CASE WHEN r.retry_in_ms IS NULL OR r.retry_in_ms < 0 THEN NULL "
     "      ELSE pg_catalog.clock_timestamp() + r.retry_in_ms * interval '1 millisecond' END "
     "  FROM r WHERE e.id = r.id AND (r.row_version IS NULL OR e.xmin = r.row_version::xid) "
@@ -67,7 +70,7 @@ const char *const kRecordSql =
     "  INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, "
     "  response) "
     "  SELECT id, trigger_name, NULLIF(status, 0), request::jsonb, response::jsonb "
-    "  FROM r WHERE NOT r.archive) "
+    "  FROM r WHERE NOT r.no_attempt) "
     "SELECT count(*) FROM u";
 
 // How the worker finds due events without an index of pending events (which would cost every
@@ -643,7 +646,7 @@ class RecordArrays {
             if (r.source != source) continue;
             ids_[i] = r.event_id.c_str();
             trigger_names_[i] = r.trigger_name.c_str();
-            archive_[i] = r.archive;
+            archive_[i] = r.archive || r.hold;  // "no attempt": no log, tries kept
             delivered_[i] = r.delivered;
             error_[i] = r.error;
             tries_[i] = r.tries;
@@ -773,7 +776,7 @@ class Narrowing {
             return;
         }
         const AttemptRecord &attempt = records_[from];
-        if (!attempt.archive && !not_the_records_fault(failure.sqlstate)) {
+        if (!attempt.archive && !attempt.hold && !not_the_records_fault(failure.sqlstate)) {
             AttemptRecord failed = failed_record(attempt, failure.message);
             Failure second;
             if (record(&failed, 1, &second)) {

@@ -42,6 +42,9 @@ struct AttemptRecord {
     std::string event_id;
     std::string trigger_name;
     bool archive = false;  // no attempt made: trigger deleted
+    // No attempt made: the trigger is not there (yet), look again after retry_in_ms; tries and
+    // state unchanged, no invocation log (a restore loads event_log before event_triggers).
+    bool hold = false;
     bool delivered = false;
     bool error = false;        // retries exhausted
     int tries = 0;             // including this attempt

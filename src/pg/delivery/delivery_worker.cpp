@@ -69,6 +69,15 @@ constexpr size_t kKeptResultsLimit = 100;
 // Added to retry deadlines so that the claim's now() is past next_retry_at when they fire.
 constexpr auto kClockMargin = milliseconds(5);
 constexpr size_t kMaxRememberedWebhooks = 10000;
+// An event whose trigger is not in event_triggers is archived only once its trigger's name has
+// been missing this long: a restore loads event_log's rows before event_triggers' (each table's
+// data commits on its own, pg_restore -j may run others between them), and a worker running
+// meanwhile must not archive the restored events of triggers about to be loaded. Until then
+// such an event is looked at again after the time its name has been missing so far (within
+// these bounds): quickly right after a restore, rarely for a trigger deleted by hand.
+constexpr auto kMissingTriggerGrace = milliseconds(3600 * 1000);
+constexpr auto kMissingTriggerFirstLook = milliseconds(1000);
+constexpr auto kMissingTriggerMaxLook = milliseconds(60 * 1000);
 // Cron triggers have their events planned two hours ahead (cron_planning.cpp); planning again
 // this often keeps that horizon.
 constexpr auto kPrepareInterval = milliseconds(60000);
@@ -423,16 +432,35 @@ class DeliveryLoop {
     // A claimed event waits in its webhook's queue until the shares let it start.
     void take_claimed(ClaimedEvent event) {
         if (!event.trigger_exists) {
-            AttemptRecord record;
+            AttemptRecord record;  // to event_log (the timed sources claim only with a trigger)
             record.event_id = event.id;
             record.trigger_name = event.trigger_name;
-            record.archive = true;
             record.row_version = event.row_version;
+            auto missing_for = event.source == SourceKind::EventTrigger
+                                   ? time_trigger_missing(event.trigger_name)
+                                   : kMissingTriggerGrace;
+            if (missing_for >= kMissingTriggerGrace) {
+                record.archive = true;
+            } else {
+                record.hold = true;
+                record.retry_in_ms =
+                    std::clamp(missing_for, kMissingTriggerFirstLook, kMissingTriggerMaxLook)
+                        .count();
+            }
             finished_.push_back(std::move(record));
             return;
         }
+        if (!trigger_missing_since_.empty()) trigger_missing_since_.erase(event.trigger_name);
         std::string webhook = event.queue_key;
         ready_.push(webhook, std::move(event));
+    }
+
+    // How long events of this trigger name have been claimed without their trigger (0: first).
+    milliseconds time_trigger_missing(const std::string &trigger_name) {
+        if (trigger_missing_since_.size() > kMaxRememberedWebhooks) trigger_missing_since_.clear();
+        auto now = Clock::now();
+        auto since = trigger_missing_since_.try_emplace(trigger_name, now).first->second;
+        return std::chrono::duration_cast<milliseconds>(now - since);
     }
 
     // A trigger was created, replaced or deleted: the events waiting for a slot were claimed with
@@ -712,6 +740,8 @@ class DeliveryLoop {
     bool claim_again_ = false;                      // waiting events were given back
     std::unordered_map<std::string, TriggerSettings> settings_;
     std::unordered_map<std::string, TriggerActivity> activity_;
+    // Trigger names whose events were claimed without their trigger, since when (take_claimed).
+    std::unordered_map<std::string, Clock::time_point> trigger_missing_since_;
     std::vector<AttemptRecord> finished_;
     // Results that could not be recorded (round_failed): retried at unrecorded_retry_at_.
     std::vector<AttemptRecord> unrecorded_;
