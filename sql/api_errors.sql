@@ -16,6 +16,10 @@ SELECT eventhooks.create_event_trigger('bad', 't_view', 'http://127.0.0.1:9/h', 
 SELECT eventhooks.create_event_trigger('bad', 't_matview', 'http://127.0.0.1:9/h', on_insert => '{}');
 SELECT eventhooks.create_event_trigger('bad', 't_seq', 'http://127.0.0.1:9/h', on_insert => '{}');
 SELECT eventhooks.create_event_trigger('bad', 't_pkey', 'http://127.0.0.1:9/h', on_insert => '{}');
+-- A temporary table goes at the end of its session without a sql_drop event: refused.
+CREATE TEMPORARY TABLE t_temp (id int);
+SELECT eventhooks.create_event_trigger('bad', 't_temp', 'http://127.0.0.1:9/h', on_insert => '{}');
+DROP TABLE t_temp;
 
 -- Columns the table does not have, in columns or payload of each operation.
 SELECT eventhooks.create_event_trigger('bad', 't', 'http://127.0.0.1:9/h', on_insert => '{"payload": ["id", "nope"]}');

@@ -116,6 +116,27 @@ SELECT eventhooks.metadata($${"type": "create_cron_trigger", "args": {"name": "s
     "include_in_metadata": true}}$$);
 SELECT eventhooks.create_cron_trigger('plain', 'http://127.0.0.1:9/plain', '0 * * * *');
 SELECT name, schedule, include_in_metadata FROM eventhooks.cron_triggers ORDER BY name;
+-- A replace through the SQL API without include_in_metadata keeps the trigger's value (a
+-- hidden trigger stays out of export_metadata and replace_metadata).
+SELECT eventhooks.metadata($${"type": "create_cron_trigger", "args": {"name": "hidden",
+    "webhook": "http://127.0.0.1:9/hidden", "schedule": "0 4 * * *",
+    "include_in_metadata": false}}$$);
+SELECT eventhooks.create_cron_trigger('hidden', 'http://127.0.0.1:9/hidden', '0 5 * * *',
+    replace => true);
+SELECT name, schedule, include_in_metadata FROM eventhooks.cron_triggers WHERE name = 'hidden';
+SELECT eventhooks.delete_cron_trigger('hidden');
+-- Our own retry options (SPEC §7) pass through, under Hasura's names or ours.
+SELECT eventhooks.metadata($${"type": "create_cron_trigger", "args": {"name": "backing_off",
+    "webhook": "http://127.0.0.1:9/b", "schedule": "0 6 * * *",
+    "retry_conf": {"num_retries": 3, "retry_interval_seconds": 5, "backoff": "exponential",
+                   "max_interval_sec": 100}}}$$);
+SELECT retry_conf FROM eventhooks.cron_triggers WHERE name = 'backing_off';
+SELECT eventhooks.delete_cron_trigger('backing_off');
+SELECT eventhooks.metadata($${"type": "create_event_trigger", "args": {"name": "users_backoff",
+    "table": "users", "webhook": "http://127.0.0.1:9/u", "insert": {"columns": "*"},
+    "retry_conf": {"num_retries": 2, "backoff": "exponential", "max_interval_sec": 60}}}$$);
+SELECT retry_conf FROM eventhooks.event_triggers WHERE name = 'users_backoff';
+SELECT eventhooks.delete_event_trigger('users_backoff');
 SELECT eventhooks.metadata($${"type": "create_cron_trigger", "args": {"name": "sample_cron",
     "webhook": "http://127.0.0.1:9/post", "schedule": "* * * * *"}}$$);
 

@@ -20,9 +20,17 @@
 
 -- Hasura's include_in_metadata of cron triggers: whether export_metadata shows the trigger.
 -- create_cron_trigger gets it as a trailing argument; the library reads it only when passed
--- (src/pg/api/cron_trigger_api.cpp), so it works with 0.1.0's signature and table too.
+-- (src/pg/api/cron_trigger_api.cpp), so it works with 0.1.0's signature and table too. NULL
+-- (the default) keeps a replaced trigger's value (a new trigger: true), so a plain SQL replace
+-- does not bring a hidden trigger into export_metadata (and under replace_metadata).
 ALTER TABLE eventhooks.cron_triggers
     ADD COLUMN include_in_metadata boolean NOT NULL DEFAULT true;
+-- A new argument list means a new function: carry the old one's grants over (a DBA may have
+-- revoked EXECUTE from PUBLIC: anyone who can run it makes the server send requests).
+SELECT pg_catalog.set_config('pg_eventhooks_upgrade.create_cron_trigger_acl',
+    coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::text, true)
+FROM pg_catalog.pg_proc p
+WHERE p.oid = 'eventhooks.create_cron_trigger(text, text, text, jsonb, jsonb, jsonb, text, boolean, jsonb)'::pg_catalog.regprocedure;
 DROP FUNCTION eventhooks.create_cron_trigger(text, text, text, jsonb, jsonb, jsonb, text, boolean,
                                              jsonb);
 CREATE FUNCTION eventhooks.create_cron_trigger(
@@ -35,9 +43,23 @@ CREATE FUNCTION eventhooks.create_cron_trigger(
     comment             text    DEFAULT NULL,
     replace             boolean DEFAULT false,
     signing             jsonb   DEFAULT NULL,
-    include_in_metadata boolean DEFAULT true
+    include_in_metadata boolean DEFAULT NULL
 ) RETURNS void
     AS 'MODULE_PATHNAME', 'eventhooks_create_cron_trigger' LANGUAGE C;
+DO $$
+DECLARE
+    g record;
+BEGIN
+    REVOKE ALL ON FUNCTION eventhooks.create_cron_trigger FROM PUBLIC;
+    FOR g IN SELECT * FROM pg_catalog.aclexplode(pg_catalog.current_setting(
+                 'pg_eventhooks_upgrade.create_cron_trigger_acl')::pg_catalog.aclitem[]) LOOP
+        EXECUTE format('GRANT %s ON FUNCTION eventhooks.create_cron_trigger TO %s%s',
+                       g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
 
 -- Deletes one cron event still to be sent, by the rule of its trigger (delete_scheduled_event
 -- of type "cron"). Tables are not writable by table owners, so this is C (it writes as the
@@ -186,7 +208,8 @@ BEGIN
         RETURN '{}';
     END IF;
     PERFORM eventhooks._metadata_only_keys(conf, ARRAY['num_retries', 'retry_interval_seconds',
-        'timeout_seconds', 'tolerance_seconds'], path || '.retry_conf');
+        'timeout_seconds', 'tolerance_seconds', 'backoff', 'max_interval_sec'],
+        path || '.retry_conf');
     RETURN coalesce((SELECT jsonb_object_agg(CASE key
                                                  WHEN 'retry_interval_seconds' THEN 'interval_sec'
                                                  WHEN 'timeout_seconds' THEN 'timeout_sec'
@@ -319,7 +342,8 @@ BEGIN
             PERFORM eventhooks._metadata_source(args, a);
             IF eventhooks._metadata_arg(args, 'retry_conf', 'object', a) IS NOT NULL THEN
                 PERFORM eventhooks._metadata_only_keys(args -> 'retry_conf',
-                    ARRAY['num_retries', 'interval_sec', 'timeout_sec'], a || '.retry_conf');
+                    ARRAY['num_retries', 'interval_sec', 'timeout_sec', 'backoff',
+                          'max_interval_sec'], a || '.retry_conf');
             END IF;
             PERFORM eventhooks.create_event_trigger(
                 name => eventhooks._metadata_arg(args, 'name', 'string', a, true) #>> '{}',

@@ -287,6 +287,24 @@ my $main = catalog_listing('postgres');
 is_deeply($main, $fresh, 'so has the database updated under load')
   or diag(listing_diff($main, $fresh));
 
+# create_cron_trigger gets a new argument list in 0.2.0 (a new function): the grants a DBA made
+# on the old one carry over (EXECUTE revoked from PUBLIC stays revoked).
+$node->safe_psql('postgres', q{CREATE DATABASE grants_kept});
+$node->safe_psql('grants_kept', q{
+	CREATE EXTENSION pg_eventhooks VERSION '0.1.0';
+	CREATE ROLE cron_admin; CREATE ROLE someone_else;
+	REVOKE EXECUTE ON FUNCTION eventhooks.create_cron_trigger FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION eventhooks.create_cron_trigger TO cron_admin;
+	ALTER EXTENSION pg_eventhooks UPDATE;
+});
+is($node->safe_psql('grants_kept', q{
+	SELECT has_function_privilege(r, 'eventhooks.create_cron_trigger(text, text, text, jsonb,
+		jsonb, jsonb, text, boolean, jsonb, boolean)', 'EXECUTE')
+	FROM unnest(ARRAY['cron_admin', 'someone_else']) r}), "t\nf",
+	'the update keeps create_cron_trigger\'s grants: cron_admin may run it, PUBLIC may not');
+$node->safe_psql('grants_kept', q{DROP EXTENSION pg_eventhooks});
+$node->safe_psql('postgres', q{DROP DATABASE grants_kept; DROP ROLE cron_admin, someone_else});
+
 # The comparison can fail: an index, a changed default, a missing grant are each seen.
 my $changed = [ split /\n/, $node->safe_psql('fresh', qq{
 	BEGIN;

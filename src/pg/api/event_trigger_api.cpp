@@ -179,6 +179,13 @@ void check_table(const CreateArgs &args) {
     if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                         errmsg("table_name: %s is not a table", qualified_table_name(args.relid))));
+    // A temporary table goes at the end of its session without any sql_drop event, which would
+    // leave its trigger behind (and bound to whatever later gets that oid).
+    if (get_rel_persistence(args.relid) == RELPERSISTENCE_TEMP)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("table_name: \"%s\" is a temporary table", get_rel_name(args.relid)),
+                        errdetail("A temporary table is dropped at the end of its session "
+                                  "without notice; its trigger would be left behind.")));
     char *schema = get_namespace_name(get_rel_namespace(args.relid));
     if (schema != nullptr && strcmp(schema, "eventhooks") == 0)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),

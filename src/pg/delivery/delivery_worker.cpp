@@ -456,11 +456,16 @@ class DeliveryLoop {
     }
 
     // How long events of this trigger name have been claimed without their trigger (0: first).
+    // A name not met for longer than its events are held between looks starts again: a name
+    // missing an hour ago, then back, must not have today's restored events archived at once.
     milliseconds time_trigger_missing(const std::string &trigger_name) {
         if (trigger_missing_since_.size() > kMaxRememberedWebhooks) trigger_missing_since_.clear();
         auto now = Clock::now();
-        auto since = trigger_missing_since_.try_emplace(trigger_name, now).first->second;
-        return std::chrono::duration_cast<milliseconds>(now - since);
+        auto it = trigger_missing_since_.try_emplace(trigger_name, MissingTrigger{now, now}).first;
+        MissingTrigger &missing = it->second;
+        if (now - missing.last_seen > 2 * kMissingTriggerMaxLook) missing.first_seen = now;
+        missing.last_seen = now;
+        return std::chrono::duration_cast<milliseconds>(now - missing.first_seen);
     }
 
     // A trigger was created, replaced or deleted: the events waiting for a slot were claimed with
@@ -741,7 +746,10 @@ class DeliveryLoop {
     std::unordered_map<std::string, TriggerSettings> settings_;
     std::unordered_map<std::string, TriggerActivity> activity_;
     // Trigger names whose events were claimed without their trigger, since when (take_claimed).
-    std::unordered_map<std::string, Clock::time_point> trigger_missing_since_;
+    struct MissingTrigger {
+        Clock::time_point first_seen, last_seen;
+    };
+    std::unordered_map<std::string, MissingTrigger> trigger_missing_since_;
     std::vector<AttemptRecord> finished_;
     // Results that could not be recorded (round_failed): retried at unrecorded_retry_at_.
     std::vector<AttemptRecord> unrecorded_;
