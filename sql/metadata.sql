@@ -222,6 +222,10 @@ SELECT eventhooks.metadata('{"args": {}}');
 SELECT eventhooks.metadata('{"type": 1, "args": {}}');
 SELECT eventhooks.metadata('{"type": "delete_cron_trigger", "args": {"name": "c1"}, "x": 1}');
 -- not-supported: unknown types, and fields we do not support, named (never dropped).
+-- Request version 2's resource_version has no counterpart: refused, not ignored.
+SELECT eventhooks.metadata('{"type": "export_metadata", "version": 2, "args": {}}');
+SELECT eventhooks.metadata('{"type": "delete_cron_trigger", "resource_version": 7, "args": {"name": "c1"}}');
+SELECT eventhooks.metadata('{"type": "delete_cron_trigger", "version": 3, "args": {"name": "c1"}}');
 SELECT eventhooks.metadata('{"type": "run_sql", "args": {"sql": "select 1"}}');
 SELECT eventhooks.metadata($${"type": "create_event_trigger", "args": {"name": "t4",
     "table": "users", "webhook": "http://127.0.0.1:9/4", "insert": {"columns": "*"},

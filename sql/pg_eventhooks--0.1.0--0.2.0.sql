@@ -302,6 +302,21 @@ BEGIN
     PERFORM eventhooks._metadata_only_keys(query, ARRAY['type', 'args', 'version',
                                                         'resource_version'], path);
     kind := query ->> 'type';
+    -- Hasura's request version 2 adds resource_version (optimistic locking of the metadata),
+    -- which has no counterpart here: a resource_version is refused rather than not checked,
+    -- and export_metadata's version-2 answer (which carries one) is not given. Otherwise
+    -- version 2 changes nothing we answer (replace_metadata gives its {"is_consistent", ...}).
+    IF query -> 'version' IS NOT NULL AND query -> 'version' NOT IN ('1', '2') THEN
+        PERFORM eventhooks._metadata_fail('not-supported', path || '.version',
+            format('request version %s is not supported (1 or 2)', query -> 'version'));
+    END IF;
+    IF query ? 'resource_version' OR (kind = 'export_metadata' AND query -> 'version' = '2') THEN
+        PERFORM eventhooks._metadata_fail('not-supported',
+            path || CASE WHEN query ? 'resource_version' THEN '.resource_version'
+                         ELSE '.version' END,
+            'resource_version (optimistic locking of Hasura''s metadata) has no counterpart in '
+            'pg_eventhooks: send no resource_version, and export_metadata with version 1');
+    END IF;
     args := query -> 'args';
     IF kind IN ('get_cron_triggers', 'get_scheduled_events', 'get_scheduled_event_invocations',
                 'pg_get_event_logs', 'pg_get_event_invocation_logs', 'pg_get_event_by_id',
