@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -29,6 +30,11 @@
 namespace eventhooks::core {
 
 namespace {
+
+// Connections curl has open now (sockets made by on_open_socket, closed by on_close_socket):
+// process-wide, because a cached connection outlives its request's Transfer, and is closed
+// when the multi handle goes, after the client's members.
+std::atomic<int64_t> open_connections{0};
 
 using Clock = std::chrono::steady_clock;
 
@@ -264,7 +270,16 @@ struct CurlCallbacks {
             }
         }
         // CLOEXEC: a Postgres process may fork/exec (archive_command etc.); don't leak sockets.
-        return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+        curl_socket_t fd =
+            socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+        if (fd != CURL_SOCKET_BAD) open_connections.fetch_add(1, std::memory_order_relaxed);
+        return fd;
+    }
+
+    // Every socket on_open_socket made comes back here when curl closes it.
+    static int on_close_socket(void *, curl_socket_t fd) noexcept {
+        open_connections.fetch_sub(1, std::memory_order_relaxed);
+        return close(fd);
     }
 
     // Runs before each request is sent, on a new connection or one reused from the multi
@@ -282,6 +297,8 @@ struct CurlCallbacks {
         return CURL_PREREQFUNC_ABORT;
     }
 };
+
+int64_t open_connection_count() { return open_connections.load(std::memory_order_relaxed); }
 
 bool curl_resolves_asynchronously() {
     const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
@@ -418,9 +435,12 @@ void HttpClient::submit(HttpRequest request) {
         curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlCallbacks::on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+        // Sockets are opened and closed by us, also to count them (open_connection_count).
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlCallbacks::on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlCallbacks::on_close_socket);
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, nullptr);
         if (o.destinations) {
-            curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlCallbacks::on_open_socket);
-            curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
             curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &CurlCallbacks::on_prereq);
             curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
         }

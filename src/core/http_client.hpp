@@ -64,6 +64,10 @@ struct HttpClientOptions {
 // threaded resolver or c-ares). Without it one slow DNS answer would stop every request.
 bool curl_resolves_asynchronously();
 
+// Connections libcurl has open in this process now (in use or kept alive in a client's cache),
+// counted by the clients' open/close socket callbacks. Safe from any thread.
+int64_t open_connection_count();
+
 class HttpClient {
   public:
     // Throws std::runtime_error if curl or epoll cannot be set up, or if libcurl's resolver is

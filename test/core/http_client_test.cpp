@@ -869,3 +869,21 @@ TEST(HttpClientHostile, NulInAHeaderIsAnInvalidResponse) {
 }
 
 }  // namespace
+
+namespace {
+// Connections counted by the open/close socket callbacks (worker_status.connections_open): one
+// kept alive after a request, none once the client (its connection cache) is gone.
+TEST(HttpClient, CountsTheConnectionsItHasOpen) {
+    LoopbackServer server;
+    int64_t before = eventhooks::core::open_connection_count();
+    {
+        HttpClient client(opts());
+        HttpResponse r = run_one(client, post(server.url("/"), 1, "{}"));
+        EXPECT_TRUE(r.got_response) << r.error;
+        EXPECT_EQ(eventhooks::core::open_connection_count(), before + 1);  // kept alive
+        r = run_one(client, post(server.url("/"), 2, "{}"));
+        EXPECT_EQ(eventhooks::core::open_connection_count(), before + 1);  // reused
+    }
+    EXPECT_EQ(eventhooks::core::open_connection_count(), before);
+}
+}  // namespace
