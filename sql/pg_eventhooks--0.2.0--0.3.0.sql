@@ -29,7 +29,196 @@ CREATE INDEX event_log_failed ON eventhooks.event_log (trigger_name, id)
 
 -- ===== C. See: trigger_stats, worker_status ==================================================
 
--- (section C)
+-- Per trigger, per minute delivery figures, written by the delivery worker about once a second
+-- from what it gathers in memory as results come in (src/core/delivery_stats.cpp,
+-- src/pg/delivery/stats_flush.cpp): events delivered, failed attempts, a histogram of the
+-- commit-to-2xx latency (from the time in the event's UUIDv7 id to the 2xx response), the
+-- minute's last error. trigger_stats reads the last hour of it instead of scanning
+-- event_invocation_logs (20M rows an hour at 6,000 events a second). The worker deletes rows
+-- older than a day. Histogram: sparse {"bucket": count}, 4 log-spaced buckets per doubling,
+-- bucket b holding latencies up to 0.1 ms * 2^(b/4) (above the bound of b-1); 119: above a day.
+-- Not dumped: figures, not configuration.
+CREATE TABLE eventhooks.trigger_delivery_stats (
+    trigger_name  text NOT NULL,
+    minute        timestamptz NOT NULL,
+    delivered     bigint NOT NULL DEFAULT 0,
+    failed        bigint NOT NULL DEFAULT 0,
+    latency       jsonb NOT NULL DEFAULT '{}',
+    last_error    text,
+    last_error_at timestamptz,
+    PRIMARY KEY (trigger_name, minute)
+);
+-- The worker's deletion of old rows.
+CREATE INDEX trigger_delivery_stats_minute ON eventhooks.trigger_delivery_stats (minute);
+-- Readable as event_log is: a non-superuser sees the rows of the triggers it may see
+-- (event_triggers' policy), from the minute the trigger was created on (not those of a deleted
+-- trigger of the same name). trigger_stats reads it with the reader's rights.
+GRANT SELECT ON eventhooks.trigger_delivery_stats TO PUBLIC;
+ALTER TABLE eventhooks.trigger_delivery_stats ENABLE ROW LEVEL SECURITY;
+CREATE POLICY of_managed_triggers ON eventhooks.trigger_delivery_stats FOR SELECT TO PUBLIC
+    USING (EXISTS (SELECT FROM eventhooks.event_triggers t
+                   WHERE t.name = trigger_delivery_stats.trigger_name
+                     AND trigger_delivery_stats.minute >= date_trunc('minute', t.created_at)));
+
+-- Two latency histograms added up (the worker's upsert of a minute; the view's merge of an
+-- hour, through the aggregate below).
+CREATE FUNCTION eventhooks._merge_latency(a jsonb, b jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (SELECT coalesce(jsonb_object_agg(h.bucket, h.n), '{}')
+            FROM (SELECT e.key AS bucket, sum(e.value::bigint) AS n
+                  FROM (SELECT * FROM jsonb_each_text(coalesce(a, '{}'))
+                        UNION ALL SELECT * FROM jsonb_each_text(coalesce(b, '{}'))) e
+                  GROUP BY e.key) h);
+COMMENT ON FUNCTION eventhooks._merge_latency(jsonb, jsonb) IS
+    'internal (pg_eventhooks): adds two latency histograms, for trigger_stats';
+CREATE AGGREGATE eventhooks._latency_sum(jsonb) (
+    SFUNC = eventhooks._merge_latency, STYPE = jsonb, INITCOND = '{}');
+COMMENT ON AGGREGATE eventhooks._latency_sum(jsonb) IS
+    'internal (pg_eventhooks): the sum of latency histograms, for trigger_stats';
+-- The `fraction` quantile of a histogram, as the upper bound of its bucket (at most 19% above
+-- the true value); NULL for an empty one. The same rule as src/core/delivery_stats.cpp.
+CREATE FUNCTION eventhooks._latency_percentile(histogram jsonb, fraction double precision)
+    RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (SELECT 0.1 * power(2, c.bucket / 4.0)
+            FROM (SELECT h.bucket, sum(h.n) OVER (ORDER BY h.bucket) AS seen,
+                         sum(h.n) OVER () AS total
+                  FROM (SELECT e.key::integer AS bucket, e.value::bigint AS n
+                        FROM jsonb_each_text(histogram) e) h) c
+            WHERE c.total > 0 AND c.seen >= fraction * c.total
+            ORDER BY c.bucket LIMIT 1);
+COMMENT ON FUNCTION eventhooks._latency_percentile(jsonb, double precision) IS
+    'internal (pg_eventhooks): a percentile of a latency histogram, for trigger_stats';
+
+-- From shared memory (src/pg/delivery/trigger_stats.cpp): the worker's requests in flight for a
+-- trigger (NULL: unknown), and the point above which every pending event of event_log without
+-- a next_retry_at lies (NULL: unknown, count from the beginning).
+CREATE FUNCTION eventhooks._in_flight(trigger_name text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'eventhooks_trigger_in_flight' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION eventhooks._in_flight(text) IS
+    'internal (pg_eventhooks): requests in flight for an event trigger, for trigger_stats';
+CREATE FUNCTION eventhooks._resume_point() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'eventhooks_resume_point' LANGUAGE C STABLE;
+COMMENT ON FUNCTION eventhooks._resume_point() IS
+    'internal (pg_eventhooks): the delivery worker''s resume point, for trigger_stats';
+
+-- One row per event trigger the reader may see (security_invoker: event_triggers, event_log
+-- and trigger_delivery_stats are read with the reader's rights, so their row-level security
+-- applies). Cheap with millions of events: no scan of event_log or event_invocation_logs.
+--  pending: events not delivered, failed nor archived: those with a next_retry_at (the small
+--    partial index event_log_retry) and those without, above the worker's resume point (a
+--    primary-key range scan of the newest events; from the beginning if no worker published
+--    one since the server started). due: of those, the ones to send now (none while paused).
+--  dead: events in `error`, not archived (index event_log_failed).
+--  in_flight: from the worker's shared memory; NULL when not known.
+--  delivered_1h, failed_1h, latency_*, last_error*: from trigger_delivery_stats (the last 60
+--    minutes; last_error over the day the rows are kept). Latency NULL: nothing delivered.
+-- Only events written since the trigger was created count for it (as in event_log's policy).
+CREATE VIEW eventhooks.trigger_stats WITH (security_invoker = true) AS
+WITH recent AS (  -- pending without a next_retry_at: above the resume point only
+    SELECT t.name, count(*) AS pending, min(e.created_at) AS oldest
+    FROM eventhooks.event_log e
+    JOIN eventhooks.event_triggers t ON t.name = e.trigger_name
+    WHERE e.id > coalesce(eventhooks._resume_point(), '00000000-0000-0000-0000-000000000000')
+      AND e.next_retry_at IS NULL AND NOT e.delivered AND NOT e.error AND NOT e.archived
+      AND e.id >= eventhooks.first_event_id_at(t.created_at)
+    GROUP BY t.name),
+waiting AS (  -- pending with a next_retry_at (retries, requeued, held back)
+    SELECT t.name, count(*) AS pending, count(*) FILTER (WHERE e.next_retry_at <= now()) AS due,
+           min(e.created_at) AS oldest
+    FROM eventhooks.event_log e
+    JOIN eventhooks.event_triggers t ON t.name = e.trigger_name
+    WHERE e.next_retry_at IS NOT NULL AND NOT e.delivered AND NOT e.error AND NOT e.archived
+      AND e.id >= eventhooks.first_event_id_at(t.created_at)
+    GROUP BY t.name)
+SELECT t.name AS trigger_name,
+       t.table_name,
+       t.paused,
+       coalesce(r.pending, 0) + coalesce(w.pending, 0) AS pending,
+       CASE WHEN t.paused THEN 0 ELSE coalesce(r.pending, 0) + coalesce(w.due, 0) END AS due,
+       eventhooks._in_flight(t.name) AS in_flight,
+       coalesce(s.delivered, 0) AS delivered_1h,
+       coalesce(s.failed, 0) AS failed_1h,
+       d.dead,
+       now() - least(r.oldest, w.oldest) AS oldest_pending_age,
+       eventhooks._latency_percentile(s.latency, 0.50) AS latency_p50_ms,
+       eventhooks._latency_percentile(s.latency, 0.95) AS latency_p95_ms,
+       eventhooks._latency_percentile(s.latency, 0.99) AS latency_p99_ms,
+       l.last_error,
+       l.last_error_at
+FROM eventhooks.event_triggers t
+LEFT JOIN recent r ON r.name = t.name
+LEFT JOIN waiting w ON w.name = t.name
+CROSS JOIN LATERAL (
+    SELECT count(*) AS dead FROM eventhooks.event_log e
+    WHERE e.trigger_name = t.name AND e.id >= eventhooks.first_event_id_at(t.created_at)
+      AND e.error AND NOT e.archived) d
+CROSS JOIN LATERAL (
+    SELECT sum(x.delivered)::bigint AS delivered, sum(x.failed)::bigint AS failed,
+           eventhooks._latency_sum(x.latency) AS latency
+    FROM eventhooks.trigger_delivery_stats x
+    WHERE x.trigger_name = t.name AND x.minute > now() - interval '1 hour'
+      AND x.minute >= date_trunc('minute', t.created_at)) s
+LEFT JOIN LATERAL (
+    SELECT x.last_error, x.last_error_at FROM eventhooks.trigger_delivery_stats x
+    WHERE x.trigger_name = t.name AND x.last_error_at IS NOT NULL
+      AND x.minute >= date_trunc('minute', t.created_at)
+    ORDER BY x.minute DESC LIMIT 1) l ON true;
+GRANT SELECT ON eventhooks.trigger_stats TO PUBLIC;
+
+-- worker_status gets state, connections_open, last_wakeup_at and started_at
+-- (src/pg/delivery/worker_status.cpp; it fills only the columns its caller's row has, so 0.2.0's
+-- 9 columns keep working until this update). New OUT columns: DROP and CREATE, carrying the
+-- grants over (superusers and pg_monitor by default, see the 0.1.0 script).
+-- state: starting, idle, delivering, holding (after a failed round: waits before it tries
+-- again), stopping (finishing requests in flight at shutdown), stopped (no worker running).
+SELECT pg_catalog.set_config('pg_eventhooks_upgrade.worker_status_function_acl',
+    coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::text, true)
+FROM pg_catalog.pg_proc p
+WHERE p.oid = 'eventhooks.worker_status()'::pg_catalog.regprocedure;
+SELECT pg_catalog.set_config('pg_eventhooks_upgrade.worker_status_view_acl',
+    coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))::text, true)
+FROM pg_catalog.pg_class c
+WHERE c.oid = 'eventhooks.worker_status'::pg_catalog.regclass;
+DROP VIEW eventhooks.worker_status;
+DROP FUNCTION eventhooks.worker_status();
+CREATE FUNCTION eventhooks.worker_status(
+    OUT database_name name, OUT pid integer, OUT requests_in_flight integer,
+    OUT events_pending bigint, OUT events_due bigint, OUT events_sent bigint,
+    OUT events_failed bigint, OUT last_error text, OUT last_error_at timestamptz,
+    OUT state text, OUT connections_open integer, OUT last_wakeup_at timestamptz,
+    OUT started_at timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'eventhooks_worker_status' LANGUAGE C;
+CREATE VIEW eventhooks.worker_status AS SELECT * FROM eventhooks.worker_status();
+DO $$
+DECLARE
+    g record;
+BEGIN
+    REVOKE ALL ON FUNCTION eventhooks.worker_status() FROM PUBLIC;
+    REVOKE ALL ON eventhooks.worker_status FROM PUBLIC;
+    FOR g IN SELECT * FROM pg_catalog.aclexplode(pg_catalog.current_setting(
+                 'pg_eventhooks_upgrade.worker_status_function_acl')::pg_catalog.aclitem[])
+             WHERE grantee <> (SELECT proowner FROM pg_catalog.pg_proc
+                               WHERE oid = 'eventhooks.worker_status()'::pg_catalog.regprocedure)
+    LOOP
+        EXECUTE format('GRANT %s ON FUNCTION eventhooks.worker_status() TO %s%s',
+                       g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR g IN SELECT * FROM pg_catalog.aclexplode(pg_catalog.current_setting(
+                 'pg_eventhooks_upgrade.worker_status_view_acl')::pg_catalog.aclitem[])
+             WHERE grantee <> (SELECT relowner FROM pg_catalog.pg_class
+                               WHERE oid = 'eventhooks.worker_status'::pg_catalog.regclass)
+    LOOP
+        EXECUTE format('GRANT %s ON eventhooks.worker_status TO %s%s',
+                       g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
 
 -- ===== D. The worker's start: a resume point kept in a table ===============================
 

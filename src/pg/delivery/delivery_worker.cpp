@@ -31,6 +31,7 @@ extern "C" {
 }
 
 #include "core/background_http_client.hpp"
+#include "core/http_client.hpp"
 #include "core/fair_dispatch.hpp"
 #include "core/request_builder.hpp"
 #include "core/request_signing.hpp"
@@ -39,6 +40,7 @@ extern "C" {
 #include "core/url_redaction.hpp"
 #include "pg/delivery/delivery_queue.hpp"
 #include "pg/delivery/delivery_source.hpp"
+#include "pg/delivery/stats_flush.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/delivery/shared_state.hpp"
@@ -285,7 +287,10 @@ class DeliveryLoop {
             if (counts_outdated_ && http_.in_flight() == 0 && !want_claim && !counts_expensive_)
                 next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
             long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
+            publish_state();
+            stats_.flush_if_due();  // at most once a second
             if (wait_for_work(wait_set, timeout)) want_claim = true;
+            publish_wakeup(my_slot);
             if (ConfigReloadPending) reload_settings();
             if (Clock::now() >= next_poll) {
                 want_claim = true;
@@ -617,7 +622,9 @@ class DeliveryLoop {
     void note_outcome(const InFlight &request, bool success, const core::HttpResponse &response) {
         TriggerActivity &activity = activity_[request.queue_key];
         SharedState *state = shared_state();
+        bool event_trigger = request.source == SourceKind::EventTrigger;
         if (success) {
+            if (event_trigger) stats_.delivered(request.trigger_name, request.event_id);
             activity.consecutive_failures = 0;
             SpinLockAcquire(&state->mutex);
             my_slot->events_sent++;
@@ -629,6 +636,7 @@ class DeliveryLoop {
                                                  : response.error;
         std::string who = source_label(request.source, request.trigger_name);
         std::string message = who + ": " + what;
+        if (event_trigger) stats_.failed(request.trigger_name, what);
         SpinLockAcquire(&state->mutex);
         my_slot->events_failed++;
         strlcpy(my_slot->last_error, message.c_str(), kLastErrorLength);
@@ -684,10 +692,20 @@ class DeliveryLoop {
     }
 
     void publish_in_flight() {
-        SharedState *state = shared_state();
-        SpinLockAcquire(&state->mutex);
-        my_slot->requests_in_flight = static_cast<int>(http_.in_flight());
-        SpinLockRelease(&state->mutex);
+        std::unordered_map<std::string, int> by_trigger;  // trigger_stats.in_flight
+        for (const auto &[tag, request] : in_flight_)
+            if (request.source == SourceKind::EventTrigger) by_trigger[request.trigger_name]++;
+        eventhooks::pg::publish_in_flight(my_slot, static_cast<int>(http_.in_flight()), by_trigger);
+    }
+
+    // worker_status.state and connections_open, before each wait.
+    void publish_state() {
+        WorkerState state = WorkerState::Idle;
+        if (Clock::now() < hold_until_)
+            state = WorkerState::Holding;
+        else if (http_.in_flight() > 0 || ready_.size() > 0)
+            state = WorkerState::Delivering;
+        publish_worker_state(my_slot, state, core::open_connection_count());
     }
 
     void publish_counts(const QueueCounts &counts) {
@@ -717,6 +735,7 @@ class DeliveryLoop {
     // SIGTERM: take no new events, give requests in flight a short grace period, record what
     // finished. The rest stays claimed and is released by the next worker.
     void finish_in_flight(WaitEventSet *wait_set) {
+        publish_worker_state(my_slot, WorkerState::Stopping, core::open_connection_count());
         auto deadline = Clock::now() + kShutdownGrace;
         while (http_.in_flight() > 0 && Clock::now() < deadline) {
             long ms = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -730,9 +749,11 @@ class DeliveryLoop {
         if (!finished_.empty())
             run_round(finished_, 0, {}, held_ids(), cursor_, trigger_cursors_, false, false);
         finished_.clear();
+        stats_.flush_if_due(true);
     }
 
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
+    DeliveryStatsWriter stats_;        // trigger_stats' per minute figures (stats_flush.cpp)
     EventCursor cursor_{};             // where the scan for new events stands (delivery_queue)
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
     bool counts_expensive_ = false;    // the last count was spaced out by its cost
@@ -779,6 +800,11 @@ bool take_slot(Oid database_oid) {
         slot->worker_pid = MyProcPid;
         slot->worker_latch = MyLatch;
         slot->requests_in_flight = 0;
+        slot->in_flight_trigger_count = 0;
+        slot->state = WorkerState::Starting;
+        slot->started_at = GetCurrentTimestamp();
+        slot->last_wakeup_at = 0;
+        slot->connections_open = 0;
         my_slot = slot;
         requests_seen = slot->request_count;
         taken = true;

@@ -5,6 +5,7 @@
 #include "pg/delivery/uuid_order.hpp"
 
 extern "C" {
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -143,6 +144,96 @@ bool read_resume_point(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from) 
     }
     SpinLockRelease(&state->mutex);
     return valid;
+}
+
+bool read_pending_scan_start(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from) {
+    if (state == nullptr) return false;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    bool valid = slot != nullptr && slot->resume_valid;
+    if (valid) {
+        *event_log_relid = slot->resume_relid;
+        *from = slot->resume_from;
+        if (slot->rescan_requested) {
+            pg_uuid_t before = uuid_before(slot->rescan_from);
+            if (uuid_less(before, *from)) *from = before;
+        }
+    }
+    SpinLockRelease(&state->mutex);
+    return valid;
+}
+
+uint32 trigger_name_hash(const char *name, size_t length) {
+    return hash_bytes(reinterpret_cast<const unsigned char *>(name), static_cast<int>(length));
+}
+
+bool read_trigger_in_flight(Oid database_oid, uint32 name_hash, int *count) {
+    if (state == nullptr) return false;
+    bool known = true;
+    *count = 0;
+    SpinLockAcquire(&state->mutex);
+    DeliverySlot *slot = find_slot_locked(database_oid, false);
+    if (slot != nullptr && slot->worker_pid != 0) {
+        bool found = false;
+        for (int i = 0; i < slot->in_flight_trigger_count; i++)
+            if (slot->in_flight_by_trigger[i].name_hash == name_hash) {
+                *count += slot->in_flight_by_trigger[i].count;  // a hash collision adds up
+                found = true;
+            }
+        if (!found && slot->in_flight_overflow) known = false;
+    }
+    SpinLockRelease(&state->mutex);
+    return known;
+}
+
+void publish_in_flight(DeliverySlot *slot, int total,
+                       const std::unordered_map<std::string, int> &by_trigger) {
+    TriggerInFlight entries[kInFlightTriggers];
+    int n = 0;
+    bool overflow = false;
+    for (const auto &[name, count] : by_trigger) {
+        if (n == kInFlightTriggers) {
+            overflow = true;
+            break;
+        }
+        entries[n++] = TriggerInFlight{trigger_name_hash(name.data(), name.size()), count};
+    }
+    SpinLockAcquire(&state->mutex);
+    slot->requests_in_flight = total;
+    slot->in_flight_trigger_count = n;
+    slot->in_flight_overflow = overflow;
+    memcpy(slot->in_flight_by_trigger, entries, sizeof(TriggerInFlight) * n);
+    SpinLockRelease(&state->mutex);
+}
+
+void publish_worker_state(DeliverySlot *slot, WorkerState worker_state, int64 connections_open) {
+    SpinLockAcquire(&state->mutex);
+    slot->state = worker_state;
+    slot->connections_open = static_cast<int32>(connections_open);
+    SpinLockRelease(&state->mutex);
+}
+
+void publish_wakeup(DeliverySlot *slot) {
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&state->mutex);
+    slot->last_wakeup_at = now;
+    SpinLockRelease(&state->mutex);
+}
+
+const char *worker_state_name(WorkerState worker_state) {
+    switch (worker_state) {
+        case WorkerState::Starting:
+            return "starting";
+        case WorkerState::Idle:
+            return "idle";
+        case WorkerState::Delivering:
+            return "delivering";
+        case WorkerState::Holding:
+            return "holding";
+        case WorkerState::Stopping:
+            return "stopping";
+    }
+    return "unknown";
 }
 
 void wake_launcher() {

@@ -4,6 +4,9 @@
 // once its check is over (the launcher remembers it, see launcher.cpp).
 #pragma once
 
+#include <string>
+#include <unordered_map>
+
 extern "C" {
 #include "postgres.h"
 #include "storage/latch.h"
@@ -18,6 +21,25 @@ namespace eventhooks::pg {
 // database has the extension, so that a check never waits for a database with it to go away.
 constexpr int kCheckingSlots = 4;
 constexpr int kLastErrorLength = 256;
+// Triggers whose requests in flight a slot shows (trigger_stats.in_flight). A worker has at most
+// eventhooks.max_concurrent_deliveries requests in flight, so as many triggers at most; beyond
+// this many, the others are shown as unknown (NULL), never as 0.
+constexpr int kInFlightTriggers = 64;
+
+// What the worker is doing (worker_status.state), see worker_state_name.
+enum class WorkerState : int32 {
+    Starting = 0,    // slot taken, not yet in its loop
+    Idle,            // nothing in flight nor waiting for a request slot
+    Delivering,      // requests in flight, or claimed events waiting for a slot
+    Holding,         // after a failed round: waits before it tries again (last_error says why)
+    Stopping,        // SIGTERM: finishing the requests in flight
+};
+const char *worker_state_name(WorkerState state);
+
+struct TriggerInFlight {
+    uint32 name_hash;  // trigger_name_hash of the event trigger's name
+    int32 count;
+};
 
 struct DeliverySlot {
     Oid database_oid;        // InvalidOid: slot unused
@@ -51,6 +73,14 @@ struct DeliverySlot {
     int64 events_due;
     char last_error[kLastErrorLength];
     TimestampTz last_error_at;
+    // worker_status's state columns, and trigger_stats.in_flight (published once per round).
+    WorkerState state;
+    int32 connections_open;
+    TimestampTz started_at;
+    TimestampTz last_wakeup_at;
+    int32 in_flight_trigger_count;
+    bool in_flight_overflow;  // more triggers had requests in flight than fit
+    TriggerInFlight in_flight_by_trigger[kInFlightTriggers];
 };
 
 struct SharedState {
@@ -94,6 +124,29 @@ bool take_rescan_request(Oid database_oid, pg_uuid_t *from);
 // by the next worker at its start.
 void publish_resume_point(Oid database_oid, Oid event_log_relid, const pg_uuid_t &from);
 bool read_resume_point(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from);
+
+// The resume point as trigger_stats counts pending events from it (exclusive): lowered to just
+// below a rescan request not yet taken. False: unknown (no worker has published one).
+bool read_pending_scan_start(Oid database_oid, Oid *event_log_relid, pg_uuid_t *from);
+
+// Hash of an event trigger's name in in_flight_by_trigger (hash_bytes: the same in every
+// process of the server).
+uint32 trigger_name_hash(const char *name, size_t length);
+
+// For trigger_stats.in_flight: requests this database's worker has in flight for the trigger.
+// False when unknown (not preloaded, or the trigger did not fit in the slot's array); 0 with
+// no worker running.
+bool read_trigger_in_flight(Oid database_oid, uint32 name_hash, int *count);
+
+// For the worker, once per round: its requests in flight, in all and per event trigger.
+void publish_in_flight(DeliverySlot *slot, int total,
+                       const std::unordered_map<std::string, int> &by_trigger);
+
+// For the worker, before each wait: what it does, and the connections libcurl has open.
+void publish_worker_state(DeliverySlot *slot, WorkerState worker_state, int64 connections_open);
+
+// For the worker, after each wait: when it woke.
+void publish_wakeup(DeliverySlot *slot);
 
 // Tells the launcher that the database (now) has the extension, and wakes it.
 void request_delivery_worker(Oid database_oid);

@@ -1,5 +1,6 @@
 // eventhooks.worker_status(): one row per database with the extension that holds a slot in
-// shared memory (SPEC §7).
+// shared memory (SPEC §7). 0.3.0 added state, connections_open, last_wakeup_at and started_at:
+// only as many columns are filled as the caller's row has (9 until ALTER EXTENSION UPDATE).
 extern "C" {
 #include "postgres.h"
 #include "access/htup_details.h"
@@ -36,8 +37,9 @@ Datum eventhooks_worker_status(PG_FUNCTION_ARGS) {
             continue;
         char *name = get_database_name(slot.database_oid);
         if (name == nullptr) continue;
-        Datum values[9];
-        bool nulls[9] = {false};
+        constexpr int kColumns = 13;
+        Datum values[kColumns];
+        bool nulls[kColumns] = {false};
         NameData *database_name = static_cast<NameData *>(palloc0(sizeof(NameData)));
         namestrcpy(database_name, name);
         values[0] = NameGetDatum(database_name);
@@ -54,6 +56,17 @@ Datum eventhooks_worker_status(PG_FUNCTION_ARGS) {
         nulls[7] = slot.last_error[0] == '\0';
         values[8] = TimestampTzGetDatum(slot.last_error_at);
         nulls[8] = slot.last_error_at == 0;
+        bool running = slot.worker_pid != 0;
+        values[9] = CStringGetTextDatum(running ? worker_state_name(slot.state) : "stopped");
+        values[10] = Int32GetDatum(slot.connections_open);
+        nulls[10] = !running;
+        values[11] = TimestampTzGetDatum(slot.last_wakeup_at);
+        nulls[11] = !running || slot.last_wakeup_at == 0;
+        values[12] = TimestampTzGetDatum(slot.started_at);
+        nulls[12] = !running || slot.started_at == 0;
+        int natts = rsinfo->setDesc->natts;
+        if (natts != 9 && natts != kColumns)
+            elog(ERROR, "pg_eventhooks: worker_status() called with %d columns", natts);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;
