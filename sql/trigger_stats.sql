@@ -56,7 +56,8 @@ SET next_retry_at = CASE WHEN e.n = 1 THEN now() + interval '1 hour' END,
 FROM e WHERE l.id = e.id AND e.n <= 3;
 -- And one of bob's is due for a retry now.
 UPDATE eventhooks.event_log SET next_retry_at = now() - interval '1 second', tries = 1
-WHERE id = (SELECT min(id) FROM eventhooks.event_log WHERE trigger_name = 'ts_bob_hook');
+WHERE id = (SELECT id FROM eventhooks.event_log WHERE trigger_name = 'ts_bob_hook'
+            ORDER BY id LIMIT 1);
 SELECT * FROM stats();
 
 -- The worker's per minute figures: two minutes in the last hour, one two hours ago (out of
@@ -71,14 +72,14 @@ VALUES
      '{"8": 5, "12": 5}', NULL, NULL),
     ('ts_alice_hook', date_trunc('minute', now()) - interval '2 hours', 1000, 7,
      '{"40": 1000}', 'old error', now() - interval '2 hours'),
-    ('ts_bob_hook', date_trunc('minute', now()) - interval '3 minutes', 1, 1, '{"20": 1}',
-     'connection refused', now() - interval '3 minutes');
+    ('ts_bob_hook', date_trunc('minute', now()), 1, 1, '{"20": 1}', 'connection refused',
+     now());
 UPDATE eventhooks.event_triggers SET created_at = now() - interval '3 hours'
 WHERE name = 'ts_alice_hook';
 INSERT INTO eventhooks.trigger_delivery_stats (trigger_name, minute, delivered, latency)
 VALUES ('ts_alice_hook', date_trunc('minute', now()) - interval '4 hours', 5, '{"1": 5}');
 -- alice: 100 delivered in the hour, histogram {4: 50, 8: 45, 12: 5}: p50 is bucket 4's bound
--- (0.2 ms), p95 bucket 8's (0.4 ms), p99 bucket 12's (0.8 ms).
+-- (0.2 ms), p95 bucket 8's (0.4 ms), p99 bucket 12's (0.8 ms). bob: one in bucket 20 (3.2 ms).
 SELECT * FROM stats();
 
 -- The histogram functions on their own.
