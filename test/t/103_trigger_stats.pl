@@ -6,7 +6,11 @@
 #       waits for its retry (pending, not due) and is dead once its retries are used up;
 #   (c) a slow webhook: in_flight > 0 and pending/due seen while its requests are out;
 #       worker_status says 'delivering' with connections_open > 0, then 'idle';
-#   (d) worker_status's started_at and last_wakeup_at.
+#   (d) worker_status's started_at and last_wakeup_at;
+#   (e) a database still at 0.2.0 (no figures table until ALTER EXTENSION UPDATE): its events
+#       are delivered, the worker writes no figures and warns nothing, and worker_status's 9
+#       columns of 0.2.0 read fine; after the update the figures are written, and the grants
+#       of worker_status (pg_monitor, and one added by hand) are carried over.
 #
 #   SKIP_BUILD=1 bash scripts/test.sh tap test/t/103_trigger_stats.pl
 
@@ -105,6 +109,44 @@ is(sq(q{SELECT started_at <= last_wakeup_at AND last_wakeup_at <= now()
                AND eventhooks._resume_point() IS NOT NULL
         FROM eventhooks.worker_status WHERE database_name = current_database()}), 't',
 	'(d) started_at <= last_wakeup_at (recent); the worker published its resume point');
+
+# (e)
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', 'CREATE DATABASE old');
+$node->safe_psql('old', qq{
+CREATE EXTENSION pg_eventhooks VERSION '0.2.0';
+CREATE ROLE watcher;
+GRANT SELECT ON eventhooks.worker_status TO watcher;
+GRANT EXECUTE ON FUNCTION eventhooks.worker_status() TO watcher;
+CREATE TABLE t (id int);
+SELECT eventhooks.create_event_trigger('old_hook', 't', '@{[ $recv->url('/old') ]}',
+    on_insert => '{}');
+INSERT INTO t SELECT generate_series(1, 3);
+});
+is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log WHERE delivered}, '3', 30, 'old'),
+	'3', '(e) 0.2.0: events delivered');
+sleep(2);    # two flush periods: a write of the figures would have been tried (and warned)
+is($node->safe_psql('old',
+		q{SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = 'eventhooks.worker_status'::regclass
+		          AND attnum > 0) || '/' || pid FROM eventhooks.worker_status
+		  WHERE database_name = current_database()}) =~ /^9\/\d+$/ ? 1 : 0,
+	1, '(e) 0.2.0: worker_status reads its 9 columns');
+is(wait_for_log($node, qr/delivery figures|ERROR|FATAL/, 0, $log_offset), undef,
+	'(e) 0.2.0: no warning or error in the log');
+$node->safe_psql('old', 'ALTER EXTENSION pg_eventhooks UPDATE');
+$node->safe_psql('old', 'INSERT INTO t VALUES (4)');
+is(poll_sql($node, q{SELECT delivered_1h FROM eventhooks.trigger_stats}, '1', 20, 'old'),
+	'1', '(e) updated: the figures are written');
+is($node->safe_psql('old', q{SELECT state || '/' || (started_at IS NOT NULL)
+		FROM eventhooks.worker_status WHERE database_name = current_database()}), 'idle/true',
+	'(e) updated: the new columns of worker_status');
+is($node->safe_psql('old', q{SELECT has_table_privilege('watcher', 'eventhooks.worker_status', 'SELECT')
+		AND has_function_privilege('watcher', 'eventhooks.worker_status()', 'EXECUTE')
+		AND has_table_privilege('pg_monitor', 'eventhooks.worker_status', 'SELECT')
+		AND has_function_privilege('pg_monitor', 'eventhooks.worker_status()', 'EXECUTE')
+		AND NOT has_function_privilege('public', 'eventhooks.worker_status()', 'EXECUTE')
+		AND NOT has_table_privilege('public', 'eventhooks.worker_status', 'SELECT')}), 't',
+	'(e) updated: worker_status grants carried over');
 
 $node->stop;
 done_testing();
