@@ -67,6 +67,29 @@ bool stats_table_present() {
     return OidIsValid(schema) && OidIsValid(get_relname_relid("trigger_delivery_stats", schema));
 }
 
+// One transaction: upserts the rows of `rows_json` (and deletes old rows, with `cleanup`).
+// Called through call_postgres: holds no C++ object.
+void write_figures(const char *rows_json, bool cleanup) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_eventhooks: writing delivery figures");
+    if (stats_table_present()) {
+        Oid types[1] = {JSONBOID};
+        Datum values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_json))};
+        if (SPI_execute_with_args(kUpsertSql, 1, types, values, nullptr, false, 0) !=
+            SPI_OK_INSERT)
+            elog(ERROR, "pg_eventhooks: writing delivery figures failed");
+        if (cleanup && SPI_execute(kCleanupSql, false, 0) != SPI_OK_DELETE)
+            elog(ERROR, "pg_eventhooks: deleting old delivery figures failed");
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
 }  // namespace
 
 void DeliveryStatsWriter::delivered(const std::string &trigger_name, const std::string &event_id) {
@@ -79,9 +102,9 @@ void DeliveryStatsWriter::failed(const std::string &trigger_name, const std::str
 
 void DeliveryStatsWriter::flush_if_due(bool force) {
     auto now = Clock::now();
-    if (stats_.empty() || (!force && now < next_flush_)) return;
+    bool cleanup = now >= next_cleanup_;  // also when idle: old rows go within 10 minutes
+    if ((stats_.empty() && !cleanup) || (!force && now < next_flush_)) return;
     next_flush_ = now + kFlushInterval;
-    bool cleanup = now >= next_cleanup_;
     if (cleanup) next_cleanup_ = now + kCleanupInterval;
 
     nlohmann::json rows = nlohmann::json::array();
@@ -99,26 +122,7 @@ void DeliveryStatsWriter::flush_if_due(bool force) {
     const char *text_ptr = text.c_str();
 
     try {
-        call_postgres([text_ptr, cleanup]() {
-            SetCurrentStatementStartTimestamp();
-            StartTransactionCommand();
-            SPI_connect();
-            PushActiveSnapshot(GetTransactionSnapshot());
-            pgstat_report_activity(STATE_RUNNING, "pg_eventhooks: writing delivery figures");
-            if (stats_table_present()) {
-                Oid types[1] = {JSONBOID};
-                Datum values[1] = {DirectFunctionCall1(jsonb_in, CStringGetDatum(text_ptr))};
-                if (SPI_execute_with_args(kUpsertSql, 1, types, values, nullptr, false, 0) !=
-                    SPI_OK_INSERT)
-                    elog(ERROR, "pg_eventhooks: writing delivery figures failed");
-                if (cleanup && SPI_execute(kCleanupSql, false, 0) != SPI_OK_DELETE)
-                    elog(ERROR, "pg_eventhooks: deleting old delivery figures failed");
-            }
-            SPI_finish();
-            PopActiveSnapshot();
-            CommitTransactionCommand();
-            pgstat_report_activity(STATE_IDLE, nullptr);
-        });
+        call_postgres([text_ptr, cleanup]() { write_figures(text_ptr, cleanup); });
     } catch (const PgError &e) {
         std::string message = e.what();
         ErrorData *edata = e.edata();
