@@ -6,10 +6,11 @@ set -euo pipefail
 packages=(g++ make cmake pkg-config python3 curl perl
           postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev libssl-dev
           nlohmann-json3-dev libgtest-dev libipc-run-perl ca-certificates
-          clang-14 libclang-rt-14-dev clang-tidy-14 cppcheck)
+          clang-14 libclang-rt-14-dev clang-tidy-14 cppcheck prometheus-postgres-exporter)
 # clang-14 and libclang-rt-14-dev (libFuzzer, and the sanitizer runtimes for clang: a
 # recommendation of clang-14 only) build the fuzz targets; clang-tidy-14 (run-clang-tidy-14) and
-# cppcheck are scripts/lint.sh's tools. The g++ sanitizer runtimes come with g++ (libasan8).
+# cppcheck are scripts/lint.sh's tools. prometheus-postgres-exporter: test/t/104_prometheus.pl
+# runs it with prometheus/eventhooks_queries.yaml. The g++ sanitizer runtimes come with g++ (libasan8).
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15-pgq3 nginx-light wrk linux-perf valgrind)
 fi
@@ -30,3 +31,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian package starts a default cluster on port 5432; our tests and demo use their own.
+# Debian's exporter package enables a service that scrapes the default cluster on :9187; the
+# tests start their own exporter, so a service this script brought in is stopped again.
+if [[ " ${missing[*]} " == *" prometheus-postgres-exporter "* ]] &&
+    [[ -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus-postgres-exporter >/dev/null 2>&1 || true
+    echo "install-deps: disabled the prometheus-postgres-exporter service (the tests run their own)"
+fi
