@@ -34,7 +34,7 @@ count() {  # count <passed> <failed> <label>
 # A scratch copy owned by postgres: the server refuses to run as root, and the checkout may
 # not be writable by postgres.
 work=$(mktemp -d /tmp/pg_eventhooks_test.XXXXXX)
-cp -r sql expected test "$work"/
+cp -r sql expected test prometheus "$work"/
 chown -R postgres: "$work"
 trap 'if ((failed == 0)); then rm -rf "$work"; fi' EXIT
 # The servers' locale and encoding must not depend on the caller's environment: a root shell on

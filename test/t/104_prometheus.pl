@@ -72,12 +72,13 @@ sub start_exporter
 	local $ENV{DATA_SOURCE_NAME} =
 	  sprintf('host=%s port=%d user=%s dbname=postgres sslmode=disable',
 		$node->host, $node->port, $user);
-	my ($out, $err) = ('', '');
+	# Its log to a file (IPC::Run fills a scalar only when pumped): shown when a check fails.
+	my $log = "${PostgreSQL::Test::Utils::tmp_check}/exporter_$user.log";
 	my $h = IPC::Run::start(
 		[ $exporter, "--web.listen-address=127.0.0.1:$port", "--extend.query-path=$queries",
 		  '--disable-default-metrics', '--disable-settings-metrics' ],
-		'<', \undef, '>', \$out, '2>', \$err);
-	return ($h, $port, \$err);
+		'<', \undef, '>', $log, '2>&1');
+	return ($h, $port, $log);
 }
 
 my $http = HTTP::Tiny->new(timeout => 10, proxy => undef, http_proxy => undef);
@@ -117,7 +118,7 @@ sub sample
 my ($h, $port, $err) = start_exporter($node->safe_psql('postgres', 'SELECT current_user'));
 my $body = scrape($port, qr/eventhooks_trigger_delivered_1h\{[^}]*orders_hook/);
 like($body, qr/^eventhooks_trigger_pending\{/m, 'the exporter shows eventhooks_trigger_* metrics')
-  or diag("exporter stderr: $$err");
+  or diag("exporter log: " . slurp_file($err));
 is(sample($body, 'eventhooks_trigger_delivered_1h', trigger_name => 'orders_hook',
 		database => 'postgres'), '5', 'delivered_1h of orders_hook is 5');
 is(sample($body, 'eventhooks_trigger_dead', trigger_name => 'broken_hook'), '2',
@@ -156,7 +157,7 @@ $h->kill_kill;
 ($h, $port, $err) = start_exporter('alice');
 $body = scrape($port, qr/eventhooks_trigger_delivered_1h\{[^}]*alice_hook/);
 is(sample($body, 'eventhooks_trigger_delivered_1h', trigger_name => 'alice_hook'), '1',
-	"alice's exporter shows alice_hook") or diag("exporter stderr: $$err");
+	"alice's exporter shows alice_hook") or diag("exporter log: " . slurp_file($err));
 is(sample($body, 'eventhooks_trigger_delivered_1h', trigger_name => 'orders_hook'), undef,
 	"alice's exporter does not show orders_hook");
 is(sample($body, 'eventhooks_worker_up', database => 'postgres'), '1',
