@@ -27,7 +27,7 @@ VALUES (old_id('10 days', 1), 'public', 't', 'tr', '{"label": "delivered old"}',
        (old_id('1 hour', 6), 'public', 't', 'tr', '{"label": "delivered young"}', true, false, false, 1, now() - interval '1 hour'),
        (old_id('1 hour', 7), 'public', 't', 'tr', '{"label": "failed young"}', false, true, false, 3, now() - interval '1 hour');
 INSERT INTO eventhooks.event_invocation_logs (event_id, trigger_name, status, request, response)
-SELECT id, payload->>'label', 200, '{}', '{}' FROM eventhooks.event_log
+SELECT id, payload->>'label', 200, '{}'::jsonb, '{}'::jsonb FROM eventhooks.event_log
 UNION ALL SELECT id, payload->>'label', 500, '{}', '{}' FROM eventhooks.event_log
 WHERE payload->>'label' IN ('delivered old', 'failed old');
 
@@ -97,6 +97,14 @@ SET ROLE cleanup_user;
 SELECT eventhooks.cleanup_event_logs('1 day');
 RESET ROLE;
 DROP ROLE cleanup_user;
+
+-- eventhooks.retention: an interval, positive, or empty; anything else is refused with why.
+ALTER SYSTEM SET eventhooks.retention = 'banana';
+ALTER SYSTEM SET eventhooks.retention = '-1 day';
+ALTER SYSTEM SET eventhooks.retention = '0';
+ALTER SYSTEM SET eventhooks.retention = '30 days';
+ALTER SYSTEM SET eventhooks.retention = '';
+ALTER SYSTEM RESET eventhooks.retention;
 
 DROP VIEW remaining;
 DROP TABLE before;
