@@ -49,8 +49,8 @@ logs_size() { sql -c "SELECT pg_total_relation_size('eventhooks.event_invocation
 # set_mode on|off: the setting, reloaded; a warm-up event shows that the worker took it in.
 set_mode() {
     sql -c "ALTER SYSTEM SET eventhooks.log_successful_request_bodies = $1" -c "SELECT pg_reload_conf()" >/dev/null
-    local want=true
-    [[ $1 == off ]] && want=false
+    local want=t
+    [[ $1 == off ]] && want=f
     for _ in $(seq 50); do
         sql -c "INSERT INTO bench_rows (customer_id, note) VALUES (0, 'warm-up')"
         for _ in $(seq 100); do [[ $(pending) == 0 ]] && break; sleep 0.05; done
