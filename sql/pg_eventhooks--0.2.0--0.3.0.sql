@@ -53,6 +53,11 @@ DECLARE
     candidates uuid[];
 BEGIN
     removed := 0;
+    scanned := 0;
+    -- No event id is older than 1970 (first_event_id_at would not be an id then).
+    IF cutoff < 'epoch'::timestamptz THEN
+        RETURN;
+    END IF;
     IF source = 'event_log' THEN
         SELECT array_agg(s.id), array_agg(s.id) FILTER (WHERE s.settled) INTO ids, candidates
         FROM (SELECT e.id, (e.delivered OR e.archived OR (include_failed AND e.error))
