@@ -64,9 +64,8 @@ Interval *parse_interval(const char *text) {
     Interval *volatile value = nullptr;
     PG_TRY();
     {
-        value = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
-                                                      ObjectIdGetDatum(InvalidOid),
-                                                      Int32GetDatum(-1)));
+        value = DatumGetIntervalP(DirectFunctionCall3(
+            interval_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
     }
     PG_CATCH();
     {
@@ -155,9 +154,9 @@ void define_settings() {
     // comes a minute after the worker starts, or after this if shorter.
     DefineCustomIntVariable("eventhooks.retention_check_interval",
                             "Time between the delivery worker's retention passes.", nullptr,
-                            &guc_retention_check_interval_ms, 3600 * 1000, 100, INT_MAX,
-                            PGC_SIGHUP, GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-                            nullptr, nullptr, nullptr);
+                            &guc_retention_check_interval_ms, 3600 * 1000, 100, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+                            nullptr);
     DefineCustomBoolVariable(
         "eventhooks.log_successful_request_bodies",
         "Keep the request body in the invocation log of successful attempts too.",

@@ -614,9 +614,10 @@ class DeliveryLoop {
             record.retry_in_ms = decision.delay_ms;
         record.status = response.got_response ? static_cast<int>(response.status) : 0;
         // eventhooks.log_successful_request_bodies off: a delivered attempt's body is the
-        // event's payload, which its row holds; "payload": null tells it from an empty body.
+        // event's payload, which its row holds; "payload": null (a body is never JSON null).
         if (success && !guc_log_successful_request_bodies)
-            record.request = request.request_log.substr(0, request.payload_at) + ",\"payload\":null}";
+            record.request =
+                request.request_log.substr(0, request.payload_at) + ",\"payload\":null}";
         else
             record.request = request.request_log;
         record.response = response_log(response);

@@ -151,7 +151,8 @@ void RetentionPass::run_batch(Clock::time_point now) {
     std::string failure = in_transaction("pg_eventhooks retention", [&]() {
         Oid types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID};
         Datum values[4] = {CStringGetTextDatum(source), TimestampTzGetDatum(cutoff),
-                           after ? CStringGetTextDatum(after) : (Datum)0, Int32GetDatum(kBatchSize)};
+                           after ? CStringGetTextDatum(after) : (Datum)0,
+                           Int32GetDatum(kBatchSize)};
         char nulls[5] = {' ', ' ', after ? ' ' : 'n', ' ', '\0'};
         spi_execute_as_owner(kBatchSql, 4, types, values, nulls, false, 1);
         if (SPI_processed == 1) {

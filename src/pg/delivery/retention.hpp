@@ -42,10 +42,10 @@ class RetentionPass {
     Clock::time_point last_batch_{};  // for the spacing of batches while busy
     int64_t passes_ = 0;
     bool active_ = false;
-    int source_ = 0;           // index into the sources of a pass (retention.cpp)
-    std::string after_;        // last id read in this source ("" : from the start)
-    TimestampTz cutoff_ = 0;   // now() - retention at the start of the pass
-    int64_t removed_ = 0;      // events removed in this pass
+    int source_ = 0;          // index into the sources of a pass (retention.cpp)
+    std::string after_;       // last id read in this source ("" : from the start)
+    TimestampTz cutoff_ = 0;  // now() - retention at the start of the pass
+    int64_t removed_ = 0;     // events removed in this pass
 };
 
 }  // namespace eventhooks::pg
