@@ -90,6 +90,25 @@ is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_nam
 is(sq(q{SELECT coalesce(last_error, '') !~ 'retention' FROM eventhooks.worker_status
         WHERE database_name = current_database()}), 't', 'no retention failure in worker_status');
 
+# A pass that fails (here a trigger of the owner's that refuses deletes from event_log) says
+# so in the server log and in worker_status.last_error; deliveries go on; once the cause is
+# gone, the next pass deletes what it could not.
+sq(q{CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS
+     $$BEGIN RAISE EXCEPTION 'deletes refused for the test'; END$$});
+sq(q{CREATE TRIGGER no_delete BEFORE DELETE ON eventhooks.event_log FOR EACH ROW EXECUTE FUNCTION no_delete()});
+$offset = -s $node->logfile;
+my $kept = sq(q{SELECT eventhooks.invoke_event_trigger('ok', '{"kept": true}')});
+is(poll_sql($node, qq{SELECT delivered FROM eventhooks.event_log WHERE id = '$kept'}, 't', 10), 't',
+	'delivered while passes fail');
+like(wait_for_log($node, qr/WARNING:  pg_eventhooks: retention pass failed/, 20, $offset) // '',
+	qr/deletes refused for the test/, 'a failed pass: WARNING in the server log with the cause');
+like(sq(q{SELECT last_error FROM eventhooks.worker_status WHERE database_name = current_database()}),
+	qr/retention pass failed: deletes refused for the test/, 'and in worker_status.last_error');
+is(sq(qq{SELECT count(*) FROM eventhooks.event_log WHERE id = '$kept'}), '1', 'the event is still there');
+sq(q{DROP TRIGGER no_delete ON eventhooks.event_log});
+is(poll_sql($node, qq{SELECT count(*) FROM eventhooks.event_log WHERE id = '$kept'}, '0', 20), '0',
+	'deleted by a later pass once deletes are allowed');
+
 # ---------------------------------------------------------------------------
 # log_successful_request_bodies. Retention off, so that the logs stay.
 # ---------------------------------------------------------------------------
