@@ -93,8 +93,12 @@ bool RetentionPass::due(Clock::time_point now) const {
 
 void RetentionPass::step(bool busy) {
     auto now = Clock::now();
+    if (!retention_set()) {  // unset by a reload: a pass under way stops too
+        active_ = false;
+        return;
+    }
     if (!active_) {
-        if (!retention_set() || !due(now)) return;
+        if (!due(now)) return;
         begin_pass(now);
         return;
     }
