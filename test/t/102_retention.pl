@@ -93,6 +93,10 @@ is(sq(q{SELECT coalesce(last_error, '') !~ 'retention' FROM eventhooks.worker_st
 # A pass that fails (here a trigger of the owner's that refuses deletes from event_log) says
 # so in the server log and in worker_status.last_error; deliveries go on; once the cause is
 # gone, the next pass deletes what it could not.
+# The failing webhook answers 200 from now on, so that its failures no longer write last_error.
+$recv->set_rule('/bad', status => 200);
+is(poll_sql($node, q{SELECT count(*) FROM eventhooks.event_log WHERE trigger_name = 'bad' AND NOT delivered},
+	'0', 20), '0', 'bad: delivered once the receiver answers 200');
 sq(q{CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS
      $$BEGIN RAISE EXCEPTION 'deletes refused for the test'; END$$});
 sq(q{CREATE TRIGGER no_delete BEFORE DELETE ON eventhooks.event_log FOR EACH ROW EXECUTE FUNCTION no_delete()});
@@ -127,6 +131,8 @@ my $log = delivered_log('{"on": true}');
 is_deeply($json->decode($log)->{payload}{event}{data}{new}, { on => JSON::PP::true },
 	'on: the delivered attempt logs its payload');
 
+$recv->set_rule('/bad', status => 500);
+sq(q{SELECT eventhooks.invoke_event_trigger('bad', '{"id": 0}')});
 $node->append_conf('postgresql.conf', "eventhooks.log_successful_request_bodies = off\n");
 $node->reload;
 # The worker takes the reload in at its next wake-up: the first event may still be logged
