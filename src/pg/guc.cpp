@@ -5,7 +5,11 @@
 
 extern "C" {
 #include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 }
 
 #include <climits>
@@ -24,6 +28,9 @@ char *guc_ca_file = nullptr;
 char *guc_allowed_destinations = nullptr;
 char *guc_denied_destinations = nullptr;
 int guc_max_databases = 64;
+char *guc_retention = nullptr;
+int guc_retention_check_interval_ms = 3600 * 1000;
+bool guc_log_successful_request_bodies = true;
 
 namespace {
 
@@ -48,6 +55,47 @@ bool check_destination_list(char **newval, void **, GucSource) {
     if (problem[0] == '\0' || !destinations_defined) return true;
     GUC_check_errdetail("%s", problem);  // no C++ object is alive here
     return false;
+}
+
+// Postgres's interval input of `text`, or nullptr if it does not parse (the input function
+// reports a bad value with ERROR: caught here, where no C++ object is alive).
+Interval *parse_interval(const char *text) {
+    MemoryContext context = CurrentMemoryContext;
+    Interval *volatile value = nullptr;
+    PG_TRY();
+    {
+        value = DatumGetIntervalP(DirectFunctionCall3(
+            interval_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(context);
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    return value;
+}
+
+// eventhooks.retention: empty (keep everything) or a positive interval. Parsed by Postgres's
+// own interval input, so that what is accepted here is what the worker's SQL casts; a value
+// that does not parse is refused with the reason (on reload Postgres keeps the previous value
+// and logs it).
+bool check_retention(char **newval, void **, GucSource) {
+    const char *text = *newval != nullptr ? *newval : "";
+    while (*text == ' ') text++;
+    if (*text == '\0') return true;
+    Interval *value = parse_interval(text);
+    if (value == nullptr) {
+        GUC_check_errdetail("\"%s\" is not an interval (for example '30 days' or '12 hours').",
+                            text);
+        return false;
+    }
+    if (value->month < 0 || value->day < 0 || value->time < 0 ||
+        (value->month == 0 && value->day == 0 && value->time == 0)) {
+        GUC_check_errdetail("The retention must be a positive interval (empty: keep everything).");
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -96,6 +144,25 @@ void define_settings() {
         &guc_denied_destinations, "169.254.0.0/16, fe80::/10", PGC_SIGHUP, GUC_LIST_INPUT,
         check_destination_list, nullptr, nullptr);
     destinations_defined = true;
+    DefineCustomStringVariable(
+        "eventhooks.retention",
+        "Age after which the delivery worker deletes delivered events and their logs.",
+        "An interval such as '30 days'; empty: keep everything. Pending and failed events are "
+        "kept (eventhooks.cleanup_event_logs removes failed ones on request).",
+        &guc_retention, "", PGC_SIGHUP, 0, check_retention, nullptr, nullptr);
+    // Developer setting (tests): how often the worker's retention pass runs; the first pass
+    // comes a minute after the worker starts, or after this if shorter.
+    DefineCustomIntVariable("eventhooks.retention_check_interval",
+                            "Time between the delivery worker's retention passes.", nullptr,
+                            &guc_retention_check_interval_ms, 3600 * 1000, 100, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+                            nullptr);
+    DefineCustomBoolVariable(
+        "eventhooks.log_successful_request_bodies",
+        "Keep the request body in the invocation log of successful attempts too.",
+        "Off: a delivered attempt's logged request has \"payload\": null (the event row holds "
+        "the payload); failed attempts keep theirs.",
+        &guc_log_successful_request_bodies, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     // Sizes shared memory, so it is read at server start only. Postgres refuses to define a
     // postmaster setting later (the library loaded by CREATE EXTENSION without preloading).
     if (process_shared_preload_libraries_in_progress)

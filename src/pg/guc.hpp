@@ -17,6 +17,9 @@ extern char *guc_ca_file;
 extern char *guc_allowed_destinations;
 extern char *guc_denied_destinations;
 extern int guc_max_databases;  // defined only when preloaded (a postmaster setting)
+extern char *guc_retention;    // "": keep everything (delivery/retention.cpp)
+extern int guc_retention_check_interval_ms;  // developer setting: time between passes
+extern bool guc_log_successful_request_bodies;
 
 void define_settings();
 

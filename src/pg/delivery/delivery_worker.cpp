@@ -40,6 +40,7 @@ extern "C" {
 #include "core/url_redaction.hpp"
 #include "pg/delivery/delivery_queue.hpp"
 #include "pg/delivery/delivery_source.hpp"
+#include "pg/delivery/retention.hpp"
 #include "pg/delivery/stats_flush.hpp"
 #include "pg/guc.hpp"
 #include "pg/pg_guard.hpp"
@@ -165,6 +166,7 @@ struct InFlight {
     std::string request_log;
     Clock::time_point started;
     std::string row_version;  // ClaimedEvent::row_version
+    size_t payload_at = 0;    // request_log up to its "payload" member
 };
 
 // The HTTP thread of the running loop. Exits through proc_exit() (FATAL, postmaster death)
@@ -286,7 +288,9 @@ class DeliveryLoop {
             }
             if (counts_outdated_ && http_.in_flight() == 0 && !want_claim && !counts_expensive_)
                 next_count = std::min(next_count, Clock::now() + kIdleCountDelay);
-            long timeout = wait_timeout_ms(want_claim, next_poll, next_count);
+            if (Clock::now() >= hold_until_) retention_.step(want_claim);  // one batch at most
+            long timeout = std::min(wait_timeout_ms(want_claim, next_poll, next_count),
+                                    retention_.wait_ms(want_claim));
             publish_state();
             stats_.flush_if_due();  // at most once a second
             if (wait_for_work(wait_set, timeout)) want_claim = true;
@@ -559,12 +563,14 @@ class DeliveryLoop {
             request_log.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         // Splice the body in as JSON without parsing it again.
         request_text.pop_back();
+        size_t payload_at = request_text.size();
         request_text += ",\"payload\":" + body + "}";
 
         InFlight request{event.source,   event.id,     event.trigger_name,
                          event.queue_key, event.tries, settings.retry,
                          std::move(request_text), Clock::now()};
         request.row_version = event.row_version;
+        request.payload_at = payload_at;
         if (!problem.empty()) {
             core::HttpResponse failed;
             failed.error = problem;
@@ -612,7 +618,13 @@ class DeliveryLoop {
         if (decision.result == core::AttemptResult::RetryLater)
             record.retry_in_ms = decision.delay_ms;
         record.status = response.got_response ? static_cast<int>(response.status) : 0;
-        record.request = request.request_log;
+        // eventhooks.log_successful_request_bodies off: a delivered attempt's body is the
+        // event's payload, which its row holds; "payload": null (a body is never JSON null).
+        if (success && !guc_log_successful_request_bodies)
+            record.request =
+                request.request_log.substr(0, request.payload_at) + ",\"payload\":null}";
+        else
+            record.request = request.request_log;
         record.response = response_log(response);
         record.row_version = request.row_version;
         finished_.push_back(std::move(record));
@@ -754,6 +766,7 @@ class DeliveryLoop {
 
     core::BackgroundHttpClient http_;  // sends from its own thread while this one runs SQL
     DeliveryStatsWriter stats_;        // trigger_stats' per minute figures (stats_flush.cpp)
+    RetentionPass retention_{my_slot};  // eventhooks.retention
     EventCursor cursor_{};             // where the scan for new events stands (delivery_queue)
     bool counts_outdated_ = false;     // events recorded or claimed since the last count
     bool counts_expensive_ = false;    // the last count was spaced out by its cost
