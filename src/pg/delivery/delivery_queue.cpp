@@ -377,8 +377,14 @@ Oid cursor_relid = InvalidOid;
 
 // The resume point is kept in its table at most this often (resume_point.cpp).
 constexpr int64 kKeepPointIntervalUs = 5 * USECS_PER_SEC;
+constexpr int64 kKeepPointSlackUs = 100 * 1000;
 TimestampTz last_kept_at = 0;
 TimestampTz last_kept_failure_logged_at = 0;
+bool kept_any = false;         // by this worker
+bool keep_asked = false;       // the worker was asked to come back for a keep (RoundResult)
+pg_uuid_t last_kept_resume{};  // the published point when the kept one was computed
+pg_uuid_t last_kept_point{};   // the kept one (lower while a transaction held it back)
+pg_uuid_t last_published{};
 
 struct RoundInput {
     RecordColumns records[kSourceKinds];  // by SourceKind
@@ -852,7 +858,11 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     // Keeping the resume point in its table (resume_point.cpp): the bound of what transactions
     // in progress may have written is read before the hint, so it covers every hint left after.
     TimestampTz round_start = GetCurrentTimestamp();
-    bool keep_point = round_start - last_kept_at >= kKeepPointIntervalUs || round_start < last_kept_at;
+    // (The slack: the worker's timer for an asked keep runs on another clock.)
+    bool keep_point = (round_start - last_kept_at >= kKeepPointIntervalUs - kKeepPointSlackUs ||
+                       round_start < last_kept_at) &&
+                      (!kept_any || memcmp(&last_kept_resume, &last_kept_point, UUID_LEN) != 0 ||
+                       memcmp(&last_kept_resume, &last_published, UUID_LEN) != 0);
     pg_uuid_t in_progress_bound{};
     if (keep_point) {
         try {
@@ -950,7 +960,10 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         trigger_cursors = std::move(kept);
     }
     // Committed: a worker started after this one may skip what this round settled.
-    if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
+    if (raw.extension_present) {
+        publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
+        last_published = raw.resume_from;
+    }
     if (raw.extension_present && keep_point) {
         // In its own transaction: a failure to keep it costs a longer scan at the next
         // server start, never a round.
@@ -965,13 +978,30 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
                         persist_resume_point(relid, point);
                     end_transaction();
                 },
-                &kept_failure))
-            last_kept_at = round_start;
-        else if (round_start - last_kept_failure_logged_at >= 600 * USECS_PER_SEC) {
+                &kept_failure)) {
+            kept_any = true;
+            last_kept_resume = raw.resume_from;
+            last_kept_point = point;
+        }
+        // Failed or not, the next try comes an interval later.
+        last_kept_at = round_start;
+        keep_asked = false;
+        if (!kept_failure.message.empty() &&
+            round_start - last_kept_failure_logged_at >= 600 * USECS_PER_SEC) {
             last_kept_failure_logged_at = round_start;
             ereport(LOG, (errmsg("pg_eventhooks: keeping the worker's resume point failed: %s",
                                  kept_failure.message.c_str())));
         }
+    }
+    // A point that moved since it was last kept: the worker comes back for it even when idle,
+    // so that a burst followed by silence does not leave the kept point before the burst.
+    int64 since = GetCurrentTimestamp() - last_kept_at;
+    if (raw.extension_present && (!keep_asked || since > 2 * kKeepPointIntervalUs) &&
+        (!kept_any || memcmp(&last_kept_resume, &raw.resume_from, UUID_LEN) != 0)) {
+        keep_asked = true;
+        result.keep_point_in_ms = since < 0 || since >= kKeepPointIntervalUs
+                                      ? 0
+                                      : (kKeepPointIntervalUs - since) / 1000 + 1;
     }
 
     result.extension_present = raw.extension_present;
