@@ -180,7 +180,7 @@ restart() {
     flush_worker_stats
     reads=$(($(tuples_read) - reads0))
     echo "    -m $mode: stop $(elapsed "$t_stop" "$t_start") s; start (pg_ctl -w) $(elapsed "$t_start" "$t_ready") s;" \
-        "first new event sent ${t_sent:+$(elapsed "$t_start" "$t_sent") s after pg_ctl start}${t_sent:-never (600 s)};" \
+        "first new event sent $([[ -n $t_sent ]] && echo "$(elapsed "$t_start" "$t_sent") s after pg_ctl start" || echo "never (600 s)");" \
         "event_log tuples read by the worker meanwhile: $reads"
 }
 
