@@ -866,7 +866,13 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     pg_uuid_t in_progress_bound{};
     if (keep_point) {
         try {
-            call_postgres([&in_progress_bound]() { in_progress_bound = lowest_id_in_progress(); });
+            bool known = false;
+            call_postgres([&]() { known = lowest_id_in_progress(&in_progress_bound); });
+            if (!known) {  // try again an interval later
+                keep_point = false;
+                last_kept_at = round_start;
+                keep_asked = false;
+            }
         } catch (const PgError &) {
             keep_point = false;  // out of memory at most; keep it at a later round
         }

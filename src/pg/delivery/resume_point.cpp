@@ -25,7 +25,8 @@
 //    (while running, the rescan hint covers any step). Every backend in a transaction counts,
 //    with an xid or not (a read-only one may write later; filtering on the xid would race with
 //    a commit that clears it before its hint is set): a long read-only transaction only holds
-//    the point back. PREPARE TRANSACTION with events is refused (commit_wakeup.cpp): no
+//    the point back. A backend with track_activities off reports no xact_start: while one is
+//    connected to the database, no point is kept. PREPARE TRANSACTION with events is refused (commit_wakeup.cpp): no
 //    prepared transaction commits events later without a hint.
 //  - Later transactions write ids above P (their start is later), and events made pending
 //    again by SQL or retried get a next_retry_at; so a point that was safe when kept stays
@@ -91,9 +92,10 @@ Oid resume_point_relid() {
 
 }  // namespace
 
-pg_uuid_t lowest_id_in_progress() {
+bool lowest_id_in_progress(pg_uuid_t *bound) {
     // Now, read before the status array: a transaction not in it started after this.
     TimestampTz oldest = GetCurrentTimestamp();
+    bool known = true;
     pgstat_clear_backend_activity_snapshot();  // a fresh copy, not one cached earlier
     int backends = pgstat_fetch_stat_numbackends();
     for (int i = 1; i <= backends; i++) {
@@ -101,11 +103,14 @@ pg_uuid_t lowest_id_in_progress() {
         if (entry == nullptr) continue;
         const PgBackendStatus &status = entry->backendStatus;
         if (status.st_databaseid != MyDatabaseId || status.st_procpid == MyProcPid) continue;
+        // track_activities off in that backend: its transaction start is not reported.
+        if (status.st_state == STATE_DISABLED) known = false;
         TimestampTz started = status.st_xact_start_timestamp;
         if (started != 0 && started < oldest) oldest = started;
     }
     pgstat_clear_backend_activity_snapshot();
-    return first_event_id_at(oldest - kClockMarginUs);
+    *bound = first_event_id_at(oldest - kClockMarginUs);
+    return known;
 }
 
 bool read_persisted_resume_point(Oid event_log_relid, pg_uuid_t *from) {

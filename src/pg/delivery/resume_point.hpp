@@ -12,9 +12,10 @@ namespace eventhooks::pg {
 
 // The lowest event id that a transaction of this database in progress now (other than this
 // process's) could have written, minus a clock margin; with none in progress, that of now
-// minus the margin. Call it before the round takes its rescan hint. Raw Postgres: wrap it in
-// call_postgres.
-pg_uuid_t lowest_id_in_progress();
+// minus the margin. Call it before the round takes its rescan hint. False when a backend of
+// this database runs with track_activities off (its transaction's start is not known): keep no
+// point then. Raw Postgres: wrap it in call_postgres.
+bool lowest_id_in_progress(pg_uuid_t *bound);
 
 // Within a transaction with SPI connected (raw Postgres, may ERROR). The point kept for this
 // server (a physical standby shares its system identifier) and this event_log; false when
