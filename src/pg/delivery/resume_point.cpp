@@ -26,8 +26,8 @@
 //    with an xid or not (a read-only one may write later; filtering on the xid would race with
 //    a commit that clears it before its hint is set): a long read-only transaction only holds
 //    the point back. A backend with track_activities off reports no xact_start: while one is
-//    connected to the database, no point is kept. PREPARE TRANSACTION with events is refused (commit_wakeup.cpp): no
-//    prepared transaction commits events later without a hint.
+//    connected to the database, no point is kept. PREPARE TRANSACTION with events is refused
+//    (commit_wakeup.cpp): no prepared transaction commits events later without a hint.
 //  - Later transactions write ids above P (their start is later), and events made pending
 //    again by SQL or retried get a next_retry_at; so a point that was safe when kept stays
 //    safe: an older kept point (a crash before the next one is kept) is just more to scan.
