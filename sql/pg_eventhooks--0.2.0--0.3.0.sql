@@ -366,4 +366,21 @@ $$;
 
 -- ===== D. The worker's start: a resume point kept in a table ===============================
 
--- (section D)
+-- Where the delivery worker may start scanning event_log after a server restart (or a crash,
+-- or a failover: the table is replicated), instead of at the beginning: a server keeping a long
+-- history would otherwise read all of it at each start. The worker keeps its point here at most
+-- every few seconds; why it is safe (no committed event lost): src/pg/delivery/resume_point.cpp.
+-- One row per server (system_identifier: a physical standby shares it, a logical subscriber
+-- that receives this table does not, so a copied row neither applies nor conflicts there),
+-- for the event_log it was taken in (a new event_log after DROP and CREATE EXTENSION starts
+-- from the beginning). Not a configuration table: pg_dump leaves its rows out, a restore starts
+-- from the beginning. Internal: no grants, superusers only.
+CREATE TABLE eventhooks.worker_resume_point (
+    system_identifier bigint PRIMARY KEY,
+    event_log_relid oid NOT NULL,
+    resume_from uuid NOT NULL,
+    saved_at timestamptz NOT NULL
+);
+REVOKE ALL ON eventhooks.worker_resume_point FROM PUBLIC;
+COMMENT ON TABLE eventhooks.worker_resume_point IS
+    'internal: where the delivery worker resumes scanning event_log after a server restart';

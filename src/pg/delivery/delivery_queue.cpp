@@ -28,6 +28,7 @@ extern "C" {
 #include "pg/extension_catalog.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/delivery/replication_guard.hpp"
+#include "pg/delivery/resume_point.hpp"
 #include "pg/delivery/shared_state.hpp"
 #include "pg/delivery/uuid_order.hpp"
 
@@ -373,6 +374,17 @@ void note_relcache_invalidation(Datum, Oid relid) {
 
 // The event_log the cursor belongs to: a DROP and CREATE EXTENSION makes a new, empty one.
 Oid cursor_relid = InvalidOid;
+
+// The resume point is kept in its table at most this often (resume_point.cpp).
+constexpr int64 kKeepPointIntervalUs = 5 * USECS_PER_SEC;
+constexpr int64 kKeepPointSlackUs = 100 * 1000;
+TimestampTz last_kept_at = 0;
+TimestampTz last_kept_failure_logged_at = 0;
+bool kept_any = false;         // by this worker
+bool keep_asked = false;       // the worker was asked to come back for a keep (RoundResult)
+pg_uuid_t last_kept_resume{};  // the published point when the kept one was computed
+pg_uuid_t last_kept_point{};   // the kept one (lower while a transaction held it back)
+pg_uuid_t last_published{};
 
 struct RoundInput {
     RecordColumns records[kSourceKinds];  // by SourceKind
@@ -843,6 +855,28 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     // The cursor is rewound here, not in the round, so that a round that fails keeps the hint.
     pg_uuid_t position;
     memcpy(position.data, cursor.data(), UUID_LEN);
+    // Keeping the resume point in its table (resume_point.cpp): the bound of what transactions
+    // in progress may have written is read before the hint, so it covers every hint left after.
+    TimestampTz round_start = GetCurrentTimestamp();
+    // (The slack: the worker's timer for an asked keep runs on another clock.)
+    bool keep_point = (round_start - last_kept_at >= kKeepPointIntervalUs - kKeepPointSlackUs ||
+                       round_start < last_kept_at) &&
+                      (!kept_any || memcmp(&last_kept_resume, &last_kept_point, UUID_LEN) != 0 ||
+                       memcmp(&last_kept_resume, &last_published, UUID_LEN) != 0);
+    pg_uuid_t in_progress_bound{};
+    if (keep_point) {
+        try {
+            bool known = false;
+            call_postgres([&]() { known = lowest_id_in_progress(&in_progress_bound); });
+            if (!known) {  // try again an interval later
+                keep_point = false;
+                last_kept_at = round_start;
+                keep_asked = false;
+            }
+        } catch (const PgError &) {
+            keep_point = false;  // out of memory at most; keep it at a later round
+        }
+    }
     pg_uuid_t rescan_from;
     if (take_rescan_request(MyDatabaseId, &rescan_from)) {
         if (uuid_less(rescan_from, position)) {
@@ -932,7 +966,49 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         trigger_cursors = std::move(kept);
     }
     // Committed: a worker started after this one may skip what this round settled.
-    if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
+    if (raw.extension_present) {
+        publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
+        last_published = raw.resume_from;
+    }
+    if (raw.extension_present && keep_point) {
+        // In its own transaction: a failure to keep it costs a longer scan at the next
+        // server start, never a round.
+        pg_uuid_t point = raw.resume_from;
+        if (uuid_less(in_progress_bound, point)) point = in_progress_bound;
+        Oid relid = raw.relid;
+        Failure kept_failure;
+        if (in_transaction(
+                [&]() {
+                    begin_transaction("pg_eventhooks: keep the resume point");
+                    if (lock_extension() && event_log_relid() == relid)
+                        persist_resume_point(relid, point);
+                    end_transaction();
+                },
+                &kept_failure)) {
+            kept_any = true;
+            last_kept_resume = raw.resume_from;
+            last_kept_point = point;
+        }
+        // Failed or not, the next try comes an interval later.
+        last_kept_at = round_start;
+        keep_asked = false;
+        if (!kept_failure.message.empty() &&
+            round_start - last_kept_failure_logged_at >= 600 * USECS_PER_SEC) {
+            last_kept_failure_logged_at = round_start;
+            ereport(LOG, (errmsg("pg_eventhooks: keeping the worker's resume point failed: %s",
+                                 kept_failure.message.c_str())));
+        }
+    }
+    // A point that moved since it was last kept: the worker comes back for it even when idle,
+    // so that a burst followed by silence does not leave the kept point before the burst.
+    int64 since = GetCurrentTimestamp() - last_kept_at;
+    if (raw.extension_present && (!keep_asked || since > 2 * kKeepPointIntervalUs) &&
+        (!kept_any || memcmp(&last_kept_resume, &raw.resume_from, UUID_LEN) != 0)) {
+        keep_asked = true;
+        result.keep_point_in_ms = since < 0 || since >= kKeepPointIntervalUs
+                                      ? 0
+                                      : (kKeepPointIntervalUs - since) / 1000 + 1;
+    }
 
     result.extension_present = raw.extension_present;
     result.event_log_replaced = raw.cursor_reset;
@@ -982,7 +1058,27 @@ void resume_cursor(EventCursor &cursor) {
     });
     Oid relid;
     pg_uuid_t from;
-    if (!read_resume_point(MyDatabaseId, &relid, &from)) return;
+    if (!read_resume_point(MyDatabaseId, &relid, &from)) {
+        // None in shared memory: the server (re)started. The point kept in the table, if any
+        // (resume_point.cpp); without one, or if it cannot be read, from the beginning.
+        bool found = false;
+        Failure failure;
+        bool read = in_transaction(
+            [&]() {
+                begin_transaction("pg_eventhooks: read the kept resume point");
+                if (lock_extension()) {
+                    relid = event_log_relid();
+                    found = OidIsValid(relid) && read_persisted_resume_point(relid, &from);
+                }
+                end_transaction();
+            },
+            &failure);
+        if (!read)
+            ereport(LOG, (errmsg("pg_eventhooks: reading the worker's kept resume point failed, "
+                                 "starting from the first event: %s",
+                                 failure.message.c_str())));
+        if (!read || !found) return;
+    }
     memcpy(cursor.data(), from.data, UUID_LEN);
     cursor_relid = relid;  // a different event_log (extension re-created) starts from zero
 }

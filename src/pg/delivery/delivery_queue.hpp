@@ -113,6 +113,9 @@ struct RoundResult {
     bool timed_check_skipped = false;
     bool timed_more_due = false;
     bool claim_failed = false;  // it had nothing to record: its claim or count failed
+    // The resume point moved and is not yet kept in its table (resume_point.cpp): ms until a
+    // round that claims may keep it (asked once per keep); -1: nothing to ask.
+    int64_t keep_point_in_ms = -1;
 };
 
 // The events the worker holds (in flight, waiting for a slot, or sent with the result not yet

@@ -280,6 +280,9 @@ class DeliveryLoop {
                     counts_outdated_ = false;
                     publish_counts(round.counts);
                 }
+                // The resume point to keep in its table (resume_point.cpp): a claim then keeps it.
+                if (round.keep_point_in_ms >= 0)
+                    retry_deadlines_.push(Clock::now() + milliseconds(round.keep_point_in_ms));
                 // The HTTP thread may have finished requests during the round: take them now.
                 collect_responses();
                 start_waiting_requests();
