@@ -113,6 +113,9 @@ struct RoundResult {
     bool timed_check_skipped = false;
     bool timed_more_due = false;
     bool claim_failed = false;  // it had nothing to record: its claim or count failed
+    // The paused triggers were read again (event_triggers changed): a resumed trigger's events
+    // may be claimable, claim again.
+    bool paused_changed = false;
 };
 
 // The events the worker holds (in flight, waiting for a slot, or sent with the result not yet
