@@ -109,7 +109,7 @@ const char *const kClaimSql =
     "  FROM eventhooks.event_log e "
     "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "  WHERE e.id > $4 AND e.next_retry_at IS NULL AND " PENDING
-    "    AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
+    "    AND e.trigger_name <> ALL ($5) AND e.id <> ALL ($3::uuid[]) "
     "  ORDER BY e.id LIMIT $1)) claim "
     "LIMIT $1";
 
@@ -173,7 +173,7 @@ struct RawRound {
     int64 timed_next_due_ms;  // -1: none
     int64 count_cost_us;
     int64 requeued;  // records whose event was not settled (changed during the attempt)
-    bool paused_read;  // the paused triggers' names were read again (read_paused_triggers)
+    bool paused_changed;  // the paused triggers' names changed (read_paused_triggers)
 };
 
 void begin_transaction(const char *activity) {
@@ -367,11 +367,14 @@ bool cron_configuration_changed = false;
 
 // Paused event triggers (event_triggers.paused, issue 20): their events are left where they
 // are, like those of a webhook with no room (excluded from the claim, a TriggerCursor keeps
-// their place), until resumed. The names are read again by the first round after any change of
-// event_triggers (paused_generation moves on), with that round's snapshot, so its claim
-// already honours a pause or resume committed before it. (A pause committed between the round
-// transaction's start and its snapshot is seen one round late: its events claimed by that round
-// are sent, like requests in flight at the pause.) In paused_context: C-style, read in the round.
+// their place), until resumed. The names are read with the round's snapshot, so its claim
+// honours a pause or resume committed before it: by every round while a trigger is paused (a
+// resume wakes the worker at commit, before the commit's relcache invalidation is sent, so
+// that is not waited for; one small read of event_triggers a round, only while something is
+// paused), and otherwise by the first round after a change of event_triggers
+// (paused_generation moves on). A pause is thus seen by the first round whose transaction
+// takes the invalidation in; what a round claimed just before is sent, like requests in flight
+// at the pause. In paused_context: C-style, read in the round.
 uint64 paused_generation = 1;       // moves on with every change of event_triggers
 uint64 paused_read_generation = 0;  // the generation the names below were read at
 int paused_count = 0;
@@ -494,11 +497,11 @@ bool is_paused(const char *trigger_name) {
     return false;
 }
 
-// Reads the paused triggers' names (in the round's transaction) when event_triggers changed
-// since the last read. With 0.1.0's or 0.2.0's table (no column `paused` before ALTER EXTENSION
-// UPDATE), nothing is paused. Returns whether the names were read.
+// Reads the paused triggers' names (in the round's transaction; see paused_generation). With
+// 0.1.0's or 0.2.0's table (no column `paused` before ALTER EXTENSION UPDATE), nothing is
+// paused. Returns whether the names changed.
 bool read_paused_triggers(Oid event_triggers) {
-    if (paused_read_generation == paused_generation) return false;
+    if (paused_read_generation == paused_generation && paused_count == 0) return false;
     uint64 generation = paused_generation;
     if (paused_context == nullptr)
         paused_context = AllocSetContextCreate(TopMemoryContext, "pg_eventhooks paused triggers",
@@ -512,6 +515,12 @@ bool read_paused_triggers(Oid event_triggers) {
             elog(ERROR, "pg_eventhooks: reading the paused event triggers failed");
         rows = SPI_processed;
     }
+    paused_read_generation = generation;
+    bool changed = rows != static_cast<uint64>(paused_count);
+    for (uint64 i = 0; i < rows && !changed; i++)
+        changed = strcmp(paused_names[i], SPI_getvalue(SPI_tuptable->vals[i],
+                                                       SPI_tuptable->tupdesc, 1)) != 0;
+    if (!changed) return false;
     // Replaced only once the read succeeded (an ERROR above keeps the old names).
     paused_count = 0;
     MemoryContextReset(paused_context);
@@ -521,7 +530,6 @@ bool read_paused_triggers(Oid event_triggers) {
         paused_names[i] = MemoryContextStrdup(
             paused_context, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
     paused_count = static_cast<int>(rows);
-    paused_read_generation = generation;
     return true;
 }
 
@@ -555,7 +563,7 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     watched_cron_events_relid = cron_events_relid();
     watched_scheduled_events_relid = scheduled_events_relid();
     pg_uuid_t cursor_at_start = *cursor;
-    out->paused_read = read_paused_triggers(watched_configuration_relid);
+    out->paused_changed = read_paused_triggers(watched_configuration_relid);
     // A new event_log (DROP and CREATE EXTENSION since the last round): the worker's exclusions
     // and held events belong to the old one; it claims again in the next round, afresh.
     if (in.claim_limit > 0 && !out->cursor_reset && !delivery_held_by_subscription(relid)) {
@@ -567,25 +575,24 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             out->timed_checked = true;
         }
         int timed_rows = static_cast<int>(out->rows);
-        // The main cursor's and the retry arm's exclusions: webhooks with no room, paused
-        // triggers, and the triggers whose own cursor reads this round (below, after the main
-        // arm, up to where the main arm leaves the cursor): a trigger with events passed by
-        // gets them in id order, older ones first, not newer ones from the main arm before.
-        const char **main_excluded = static_cast<const char **>(palloc(
+        // Exclusions ($2: both arms): webhooks with no room and paused triggers. The main
+        // cursor's arm ($5) also leaves out the triggers whose own cursor reads this round
+        // (below, after it, up to where it leaves the main cursor): a trigger with events passed
+        // by gets them in id order, older ones first, not newer ones from the main arm before.
+        const char **excluded = static_cast<const char **>(palloc(
             sizeof(char *) * (in.excluded_count + paused_count + in.trigger_cursor_count + 1)));
-        int main_excluded_count = 0;
-        for (int i = 0; i < in.excluded_count; i++)
-            main_excluded[main_excluded_count++] = in.excluded[i];
-        for (int i = 0; i < paused_count; i++)
-            main_excluded[main_excluded_count++] = paused_names[i];
+        int excluded_count = 0;
+        for (int i = 0; i < in.excluded_count; i++) excluded[excluded_count++] = in.excluded[i];
+        for (int i = 0; i < paused_count; i++) excluded[excluded_count++] = paused_names[i];
+        int main_excluded_count = excluded_count;
         for (int i = 0; i < in.trigger_cursor_count; i++)
             if (in.trigger_cursor_eligible[i] && !is_paused(in.trigger_cursor_names[i]))
-                main_excluded[main_excluded_count++] = in.trigger_cursor_names[i];
-        Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
-        Datum values[4] = {Int32GetDatum(in.claim_limit),
-                           text_array(main_excluded_count, main_excluded),
-                           uuid_array(in_flight, in_flight_count), uuid_datum(*cursor)};
-        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
+                excluded[main_excluded_count++] = in.trigger_cursor_names[i];
+        Oid types[5] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID, TEXTARRAYOID};
+        Datum values[5] = {Int32GetDatum(in.claim_limit), text_array(excluded_count, excluded),
+                           uuid_array(in_flight, in_flight_count), uuid_datum(*cursor),
+                           text_array(main_excluded_count, excluded)};
+        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 5, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
         uint64 returned = SPI_processed;
@@ -1022,7 +1029,7 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         if (!raw.cursor_reset) memcpy(tc.after.data(), position_at_start.data, UUID_LEN);
         trigger_cursors.push_back(std::move(tc));
     }
-    result.paused_changed = raw.paused_read;
+    result.paused_changed = raw.paused_changed;
     // Committed: a worker started after this one may skip what this round settled.
     if (raw.extension_present) publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);
 

@@ -113,8 +113,8 @@ struct RoundResult {
     bool timed_check_skipped = false;
     bool timed_more_due = false;
     bool claim_failed = false;  // it had nothing to record: its claim or count failed
-    // The paused triggers were read again (event_triggers changed): a resumed trigger's events
-    // may be claimable, claim again.
+    // The paused triggers changed (read by the round): a resumed trigger's events may be
+    // claimable, claim again.
     bool paused_changed = false;
 };
 
@@ -135,7 +135,9 @@ void resume_cursor(EventCursor &cursor);
 // worker's claims live in its memory, see kClaimSql). Events of `excluded_triggers` (webhooks
 // with claimed events still waiting for a slot) are not claimed: the main cursor passes theirs
 // by and leaves each such trigger a TriggerCursor in `trigger_cursors`; the cursors of triggers
-// not excluded are read from (and dropped once caught up). Moves `cursor` on. With
+// not excluded are read from (and dropped once caught up). Paused event triggers
+// (event_triggers.paused, read by the round, see paused_generation) are excluded the same
+// way, retries included, until resumed (RoundResult::paused_changed). Moves `cursor` on. With
 // refresh_counts, also counts pending/due events. The timed sources (cron, scheduled events)
 // claim only with check_timed (the worker knows one is due, or must look) or when a
 // transaction wrote timed work since the last look: a round of event_log's pays nothing for them.
