@@ -21,7 +21,20 @@ ALTER TABLE eventhooks.event_triggers ADD COLUMN paused boolean NOT NULL DEFAULT
 CREATE INDEX event_log_failed ON eventhooks.event_log (trigger_name, id)
     WHERE error AND NOT archived;
 
--- (section A continues here)
+-- Pause and resume (src/pg/api/event_trigger_api.cpp): the table's owner or a superuser, as
+-- for delete_event_trigger. Pausing a paused trigger, or resuming a running one, is no error.
+-- A replace (create_event_trigger(..., replace => true)) keeps `paused` as it was.
+CREATE FUNCTION eventhooks.pause_event_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_pause_event_trigger' LANGUAGE C;
+CREATE FUNCTION eventhooks.resume_event_trigger(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'eventhooks_resume_event_trigger' LANGUAGE C;
+
+-- Makes every event of the trigger that ended in `error` (not archived; written since the
+-- trigger was created; created at or after `since` when given) pending again with tries = 0,
+-- as redeliver_event does for one; returns how many. Reads event_log_failed, not event_log.
+CREATE FUNCTION eventhooks.redeliver_failed(trigger_name text, since timestamptz DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'eventhooks_redeliver_failed' LANGUAGE C;
 
 -- ===== B. Clean up: cleanup_event_logs, retention ===========================================
 -- Settled events older than a given age go, with their invocation logs; pending ones never.

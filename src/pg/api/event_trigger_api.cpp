@@ -1,4 +1,5 @@
-// SQL API of event triggers (SPEC §2): create, delete, invoke, redeliver.
+// SQL API of event triggers (SPEC §2): create, delete, invoke, redeliver; pause, resume and
+// redeliver_failed (issue 20).
 //
 // Each function first checks its arguments in C++ (src/core parsers; a ConfigError names the
 // argument), then does its Postgres work in plain C-style code that holds no C++ objects, so an
@@ -284,6 +285,36 @@ void delete_stored_trigger(const char *name, bool archive_pending) {
                          nullptr, false, 0);
 }
 
+// Whether event_triggers has the column `paused` (0.3.0 on; the library also serves databases
+// not yet updated, where nothing is paused).
+bool has_paused_column() {
+    Oid relid = event_triggers_relid();
+    return OidIsValid(relid) && get_attnum(relid, "paused") != InvalidAttrNumber;
+}
+
+bool was_paused(const char *name) {
+    if (!has_paused_column()) return false;
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    spi_execute_as_owner("SELECT paused FROM eventhooks.event_triggers WHERE name = $1", 1, types,
+                         values, nullptr, true, 1);
+    bool isnull = true;
+    Datum paused = SPI_processed == 1
+                       ? SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)
+                       : (Datum)0;
+    return !isnull && DatumGetBool(paused);
+}
+
+// The worker learns of it through the statement trigger on event_triggers (relcache
+// invalidation, read by its next round); an unchanged row is not written.
+void set_paused(const char *name, bool paused) {
+    Oid types[2] = {TEXTOID, BOOLOID};
+    Datum values[2] = {CStringGetTextDatum(name), BoolGetDatum(paused)};
+    spi_execute_as_owner(
+        "UPDATE eventhooks.event_triggers SET paused = $2 WHERE name = $1 AND paused <> $2", 2,
+        types, values, nullptr, false, 0);
+}
+
 void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &columns,
                                      const RefList &env_names) {
     check_table(args);
@@ -291,17 +322,23 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
     SPI_connect();
     StoredTrigger existing = load_stored_trigger(args.name);
     TimestampTz created_at = 0;
+    bool paused = false;
     if (existing.found) {
         if (!args.replace)
             ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                             errmsg("name: event trigger \"%s\" already exists", args.name),
                             errhint("Pass replace => true to replace it.")));
         require_may_manage("replace", args.name, existing);
+        paused = was_paused(args.name);
         drop_row_trigger(args.name, existing);
         delete_stored_trigger(args.name, false);  // its pending events go to the new definition
         created_at = existing.created_at;
     }
     store_trigger(args, create_row_trigger(args), created_at);
+    // A replace keeps the trigger paused if it was: a replace changes what is sent, not
+    // whether sending is on (an operator who paused a trigger to fix its webhook resumes it
+    // once the fix is in); pause and resume say that, nothing else does.
+    if (paused) set_paused(args.name, true);
     SPI_finish();
 }
 
@@ -416,6 +453,52 @@ Datum redeliver_event(FunctionCallInfo fcinfo) {
     PG_RETURN_VOID();
 }
 
+// pause_event_trigger / resume_event_trigger: who may delete a trigger may pause it. Pausing a
+// paused trigger (resuming a running one) changes nothing and is no error.
+Datum pause_or_resume(FunctionCallInfo fcinfo, bool pause) {
+    char *name = text_arg(fcinfo, 0);
+    if (name == nullptr) throw core::ConfigError("name: must not be null");
+    SPI_connect();
+    StoredTrigger stored = require_stored_trigger("name", name);
+    require_may_manage("name", name, stored);
+    set_paused(name, pause);
+    SPI_finish();
+    // The worker sleeps until events come: wake it at commit, so that what waited goes out now.
+    if (!pause) note_event_requeued();
+    PG_RETURN_VOID();
+}
+
+// redeliver_failed: what redeliver_event does to one event, to each event of the trigger that
+// ended in `error` (not archived), written since the trigger was created (an older event of
+// the name belonged to a deleted trigger, as in the row-level security policies of event_log),
+// and created at or after `since` when given. Through the index event_log_failed
+// (trigger_name, id) WHERE error AND NOT archived: no scan of event_log
+// (expected/operations_control.out shows the plan).
+Datum redeliver_failed(FunctionCallInfo fcinfo) {
+    char *name = text_arg(fcinfo, 0);
+    if (name == nullptr) throw core::ConfigError("trigger_name: must not be null");
+    bool has_since = !PG_ARGISNULL(1);
+    TimestampTz since = has_since ? PG_GETARG_TIMESTAMPTZ(1) : 0;
+    SPI_connect();
+    StoredTrigger stored = require_stored_trigger("trigger_name", name);
+    require_may_manage("trigger_name", name, stored);
+    Oid types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+    Datum values[3] = {CStringGetTextDatum(name), TimestampTzGetDatum(stored.created_at),
+                       TimestampTzGetDatum(since)};
+    char nulls[4] = {' ', ' ', has_since ? ' ' : 'n', '\0'};
+    spi_execute_as_owner(
+        "UPDATE eventhooks.event_log SET delivered = false, error = false, archived = false, "
+        "tries = 0, next_retry_at = now(), locked = NULL "
+        "WHERE trigger_name = $1 AND error AND NOT archived "
+        "AND id >= eventhooks.first_event_id_at($2) AND ($3 IS NULL OR created_at >= $3)",
+        3, types, values, nulls, false, 0);
+    int64 count = static_cast<int64>(SPI_processed);
+    SPI_finish();
+    // Due now: the worker finds them through event_log_retry, wherever its cursor is.
+    if (count > 0) note_event_requeued();
+    PG_RETURN_INT64(count);
+}
+
 }  // namespace
 
 }  // namespace eventhooks::pg
@@ -427,6 +510,9 @@ PG_FUNCTION_INFO_V1(eventhooks_create_event_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_delete_event_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_invoke_event_trigger);
 PG_FUNCTION_INFO_V1(eventhooks_redeliver_event);
+PG_FUNCTION_INFO_V1(eventhooks_pause_event_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_resume_event_trigger);
+PG_FUNCTION_INFO_V1(eventhooks_redeliver_failed);
 
 Datum eventhooks_create_event_trigger(PG_FUNCTION_ARGS) {
     return guard_entry([&]() { return eventhooks::pg::create_event_trigger(fcinfo); });
@@ -439,5 +525,14 @@ Datum eventhooks_invoke_event_trigger(PG_FUNCTION_ARGS) {
 }
 Datum eventhooks_redeliver_event(PG_FUNCTION_ARGS) {
     return guard_entry([&]() { return eventhooks::pg::redeliver_event(fcinfo); });
+}
+Datum eventhooks_pause_event_trigger(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::pause_or_resume(fcinfo, true); });
+}
+Datum eventhooks_resume_event_trigger(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::pause_or_resume(fcinfo, false); });
+}
+Datum eventhooks_redeliver_failed(PG_FUNCTION_ARGS) {
+    return guard_entry([&]() { return eventhooks::pg::redeliver_failed(fcinfo); });
 }
 }

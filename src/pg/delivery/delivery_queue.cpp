@@ -19,6 +19,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -109,7 +110,7 @@ const char *const kClaimSql =
     "  FROM eventhooks.event_log e "
     "  LEFT JOIN eventhooks.event_triggers t ON t.name = e.trigger_name "
     "  WHERE e.id > $4 AND e.next_retry_at IS NULL AND " PENDING
-    "    AND e.trigger_name <> ALL ($2) AND e.id <> ALL ($3::uuid[]) "
+    "    AND e.trigger_name <> ALL ($5) AND e.id <> ALL ($3::uuid[]) "
     "  ORDER BY e.id LIMIT $1)) claim "
     "LIMIT $1";
 
@@ -173,6 +174,7 @@ struct RawRound {
     int64 timed_next_due_ms;  // -1: none
     int64 count_cost_us;
     int64 requeued;  // records whose event was not settled (changed during the attempt)
+    bool paused_changed;  // the paused triggers' names changed (read_paused_triggers)
 };
 
 void begin_transaction(const char *activity) {
@@ -364,7 +366,24 @@ Oid watched_scheduled_events_relid = InvalidOid;
 bool configuration_changed = false;
 bool cron_configuration_changed = false;
 
+// Paused event triggers (event_triggers.paused, issue 20): their events are left where they
+// are, like those of a webhook with no room (excluded from the claim, a TriggerCursor keeps
+// their place), until resumed. The names are read with the round's snapshot, so its claim
+// honours a pause or resume committed before it: by every round while a trigger is paused (a
+// resume wakes the worker at commit, before the commit's relcache invalidation is sent, so
+// that is not waited for; one small read of event_triggers a round, only while something is
+// paused), and otherwise by the first round after a change of event_triggers
+// (paused_generation moves on). A pause is thus seen by the first round whose transaction
+// takes the invalidation in; what a round claimed just before is sent, like requests in flight
+// at the pause. In paused_context: C-style, read in the round.
+uint64 paused_generation = 1;       // moves on with every change of event_triggers
+uint64 paused_read_generation = 0;  // the generation the names below were read at
+int paused_count = 0;
+char **paused_names = nullptr;
+MemoryContext paused_context = nullptr;
+
 void note_relcache_invalidation(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == watched_configuration_relid) paused_generation++;
     if (relid == InvalidOid || relid == watched_configuration_relid ||
         relid == watched_cron_events_relid || relid == watched_scheduled_events_relid)
         configuration_changed = true;
@@ -484,6 +503,48 @@ bool claim_timed(const RoundInput &in, int limit, MemoryContext context, RawRoun
     return claimed >= limit;
 }
 
+bool is_paused(const char *trigger_name) {
+    for (int i = 0; i < paused_count; i++)
+        if (strcmp(paused_names[i], trigger_name) == 0) return true;
+    return false;
+}
+
+// Reads the paused triggers' names (in the round's transaction; see paused_generation). With
+// 0.1.0's or 0.2.0's table (no column `paused` before ALTER EXTENSION UPDATE), nothing is
+// paused. Returns whether the names changed.
+bool read_paused_triggers(Oid event_triggers) {
+    if (paused_read_generation == paused_generation && paused_count == 0) return false;
+    uint64 generation = paused_generation;
+    if (paused_context == nullptr)
+        paused_context = AllocSetContextCreate(TopMemoryContext, "pg_eventhooks paused triggers",
+                                               ALLOCSET_SMALL_SIZES);
+    bool has_column = OidIsValid(event_triggers) &&
+                      get_attnum(event_triggers, "paused") != InvalidAttrNumber;
+    uint64 rows = 0;
+    if (has_column) {
+        if (SPI_execute("SELECT name FROM eventhooks.event_triggers WHERE paused ORDER BY name",
+                        false, 0) != SPI_OK_SELECT)
+            elog(ERROR, "pg_eventhooks: reading the paused event triggers failed");
+        rows = SPI_processed;
+    }
+    paused_read_generation = generation;
+    bool changed = rows != static_cast<uint64>(paused_count);
+    for (uint64 i = 0; i < rows && !changed; i++)
+        changed = strcmp(paused_names[i], SPI_getvalue(SPI_tuptable->vals[i],
+                                                       SPI_tuptable->tupdesc, 1)) != 0;
+    if (!changed) return false;
+    // Replaced only once the read succeeded (an ERROR above keeps the old names).
+    paused_count = 0;
+    MemoryContextReset(paused_context);
+    paused_names = static_cast<char **>(
+        MemoryContextAllocZero(paused_context, sizeof(char *) * (rows + 1)));
+    for (uint64 i = 0; i < rows; i++)
+        paused_names[i] = MemoryContextStrdup(
+            paused_context, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+    paused_count = static_cast<int>(rows);
+    return true;
+}
+
 void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryContext context,
                               RawRound *out) {
     begin_transaction("pg_eventhooks: record results and claim events");
@@ -513,6 +574,8 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
     watched_cron_relid = cron_triggers_relid();
     watched_cron_events_relid = cron_events_relid();
     watched_scheduled_events_relid = scheduled_events_relid();
+    pg_uuid_t cursor_at_start = *cursor;
+    out->paused_changed = read_paused_triggers(watched_configuration_relid);
     // A new event_log (DROP and CREATE EXTENSION since the last round): the worker's exclusions
     // and held events belong to the old one; it claims again in the next round, afresh.
     if (in.claim_limit > 0 && !out->cursor_reset && !delivery_held_by_subscription(relid)) {
@@ -524,12 +587,24 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
             out->timed_checked = true;
         }
         int timed_rows = static_cast<int>(out->rows);
-        pg_uuid_t main_cursor_before = *cursor;
-        Oid types[4] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID};
-        Datum values[4] = {Int32GetDatum(in.claim_limit),
-                           text_array(in.excluded_count, in.excluded),
-                           uuid_array(in_flight, in_flight_count), uuid_datum(*cursor)};
-        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 4, types, CURSOR_OPT_CUSTOM_PLAN),
+        // Exclusions ($2: both arms): webhooks with no room and paused triggers. The main
+        // cursor's arm ($5) also leaves out the triggers whose own cursor reads this round
+        // (below, after it, up to where it leaves the main cursor): a trigger with events passed
+        // by gets them in id order, older ones first, not newer ones from the main arm before.
+        const char **excluded = static_cast<const char **>(palloc(
+            sizeof(char *) * (in.excluded_count + paused_count + in.trigger_cursor_count + 1)));
+        int excluded_count = 0;
+        for (int i = 0; i < in.excluded_count; i++) excluded[excluded_count++] = in.excluded[i];
+        for (int i = 0; i < paused_count; i++) excluded[excluded_count++] = paused_names[i];
+        int main_excluded_count = excluded_count;
+        for (int i = 0; i < in.trigger_cursor_count; i++)
+            if (in.trigger_cursor_eligible[i] && !is_paused(in.trigger_cursor_names[i]))
+                excluded[main_excluded_count++] = in.trigger_cursor_names[i];
+        Oid types[5] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID, TEXTARRAYOID};
+        Datum values[5] = {Int32GetDatum(in.claim_limit), text_array(excluded_count, excluded),
+                           uuid_array(in_flight, in_flight_count), uuid_datum(*cursor),
+                           text_array(main_excluded_count, excluded)};
+        if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 5, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
         uint64 returned = SPI_processed;
@@ -557,11 +632,12 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
                 out->more_due = true;
                 break;
             }
-            if (!in.trigger_cursor_eligible[i]) continue;
+            if (!in.trigger_cursor_eligible[i] || is_paused(in.trigger_cursor_names[i]))
+                continue;
             Oid arm_types[5] = {INT4OID, UUIDOID, UUIDOID, TEXTOID, UUIDARRAYOID};
             Datum arm_values[5] = {Int32GetDatum(budget),
                                    uuid_datum(in.trigger_cursor_after[i]),
-                                   uuid_datum(main_cursor_before),
+                                   uuid_datum(*cursor),  // the main arm passed its events by
                                    CStringGetTextDatum(in.trigger_cursor_names[i]),
                                    uuid_array(in_flight, in_flight_count)};
             if (SPI_execute_plan(prepared_plan(&trigger_arm_plan, kTriggerArmSql, 5, arm_types,
@@ -596,6 +672,15 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         if (!in.trigger_cursor_done[i] && !out->cursor_reset &&
             uuid_less(in.trigger_cursor_after[i], out->resume_from))
             out->resume_from = in.trigger_cursor_after[i];
+    // A paused trigger with no cursor yet gets one at the round's start (run_round): its events
+    // from there on wait, so a successor starts no later than that.
+    for (int i = 0; i < paused_count && !out->cursor_reset; i++) {
+        bool has_cursor = false;
+        for (int k = 0; k < in.trigger_cursor_count && !has_cursor; k++)
+            has_cursor = strcmp(in.trigger_cursor_names[k], paused_names[i]) == 0;
+        if (!has_cursor && uuid_less(cursor_at_start, out->resume_from))
+            out->resume_from = cursor_at_start;
+    }
     if (in.refresh_counts) {
         TimestampTz count_start = GetCurrentTimestamp();
         Oid types[2] = {UUIDOID, UUIDARRAYOID};
@@ -913,7 +998,8 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
     MemoryContext context = round_context();
     MemoryContextReset(context);
     RawRound raw = {{},    InvalidOid,   true, 0, nullptr, false, false, false, {-1, -1, -1},
-                    -1,    false, false, -1,   0, 0};
+                    -1,    false, false, -1,   0, 0, false};
+    pg_uuid_t position_at_start = position;
     // Read before the round's snapshot, like the rescan hint; only by a round that claims (one
     // that does not would drop it unseen).
     if (claim_limit > 0 && take_timed_work_written(MyDatabaseId)) check_timed = true;
@@ -965,6 +1051,19 @@ RoundResult run_round(const std::vector<AttemptRecord> &records, int claim_limit
         }
         trigger_cursors = std::move(kept);
     }
+    // Paused triggers: the round's claim passed their events by from where it started (a new
+    // event_log: from its beginning); a cursor keeps their place, as for an excluded webhook,
+    // until they are resumed.
+    for (int i = 0; i < paused_count; i++) {
+        bool has_cursor = false;
+        for (const auto &tc : trigger_cursors)
+            has_cursor = has_cursor || tc.trigger_name == paused_names[i];
+        if (has_cursor) continue;
+        TriggerCursor tc{paused_names[i], {}};
+        if (!raw.cursor_reset) memcpy(tc.after.data(), position_at_start.data, UUID_LEN);
+        trigger_cursors.push_back(std::move(tc));
+    }
+    result.paused_changed = raw.paused_changed;
     // Committed: a worker started after this one may skip what this round settled.
     if (raw.extension_present) {
         publish_resume_point(MyDatabaseId, raw.relid, raw.resume_from);

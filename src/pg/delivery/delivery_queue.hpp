@@ -116,6 +116,9 @@ struct RoundResult {
     // The resume point moved and is not yet kept in its table (resume_point.cpp): ms until a
     // round that claims may keep it (asked once per keep); -1: nothing to ask.
     int64_t keep_point_in_ms = -1;
+    // The paused triggers changed (read by the round): a resumed trigger's events may be
+    // claimable, claim again.
+    bool paused_changed = false;
 };
 
 // The events the worker holds (in flight, waiting for a slot, or sent with the result not yet
@@ -135,7 +138,9 @@ void resume_cursor(EventCursor &cursor);
 // worker's claims live in its memory, see kClaimSql). Events of `excluded_triggers` (webhooks
 // with claimed events still waiting for a slot) are not claimed: the main cursor passes theirs
 // by and leaves each such trigger a TriggerCursor in `trigger_cursors`; the cursors of triggers
-// not excluded are read from (and dropped once caught up). Moves `cursor` on. With
+// not excluded are read from (and dropped once caught up). Paused event triggers
+// (event_triggers.paused, read by the round, see paused_generation) are excluded the same
+// way, retries included, until resumed (RoundResult::paused_changed). Moves `cursor` on. With
 // refresh_counts, also counts pending/due events. The timed sources (cron, scheduled events)
 // claim only with check_timed (the worker knows one is due, or must look) or when a
 // transaction wrote timed work since the last look: a round of event_log's pays nothing for them.

@@ -271,6 +271,9 @@ class DeliveryLoop {
                 if (limit > 0 && !round.more_due && !round.timed_more_due && round.failure.empty())
                     want_claim = false;
                 if (round.requeued > 0) want_claim = true;  // requeued during their attempt
+                // Paused or resumed triggers (read by the round): a resumed one's events wait
+                // behind its cursor; claim again for them.
+                if (round.paused_changed) claim_again_ = true;
                 if (claim_again_) want_claim = true;  // events given back
                 claim_again_ = false;
                 if (round.counts_refreshed) {
