@@ -126,5 +126,21 @@ is(poll_sql($node, q{SELECT string_agg(delivered::text || '/' || error || '/' ||
 	'true/false/1,true/false/1', 'f: both delivered, tries counted from 0 again');
 is(sq(q{SELECT eventhooks.redeliver_failed('f')}), '0', 'nothing failed is left');
 
+# --- A resumed trigger is not starved by another trigger's backlog: its events waited behind
+# its own cursor, which the claim reads beside the main cursor (not only after a main claim
+# that filled the limit, which it does as long as the backlog lasts). ---
+make_trigger('busy', '{"num_retries": 0}');
+make_trigger('late', '{"num_retries": 0}');
+$recv->set_rule('/busy', status => 200, delay_ms => 20);
+sq(q{SELECT eventhooks.pause_event_trigger('late')});
+sq('INSERT INTO t_late SELECT generate_series(1, 3)');
+sq('INSERT INTO t_busy SELECT generate_series(1, 300)');    # about 6 s of requests
+ok($recv->wait_for_count(5, path => '/busy', timeout => 20), 'busy: its backlog drains');
+sq(q{SELECT eventhooks.resume_event_trigger('late')});
+ok($recv->wait_for_count(3, path => '/late', timeout => 20), 'late: its 3 events are sent');
+cmp_ok($recv->count(path => '/busy'), '<', 300,
+	'late was sent while busy still had a backlog (not after it)');
+ok($recv->wait_for_count(300, path => '/busy', timeout => 30), 'busy: all 300 sent');
+
 $node->stop;
 done_testing();

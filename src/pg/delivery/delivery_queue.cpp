@@ -600,15 +600,21 @@ void run_round_in_transaction(const RoundInput &in, pg_uuid_t *cursor, MemoryCon
         for (int i = 0; i < in.trigger_cursor_count; i++)
             if (in.trigger_cursor_eligible[i] && !is_paused(in.trigger_cursor_names[i]))
                 excluded[main_excluded_count++] = in.trigger_cursor_names[i];
+        // While triggers' own cursors read, the main claim takes at most half the limit: it
+        // leaves those triggers out, so if it filled the whole limit (any backlog) their cursors
+        // would get nothing, and those triggers no event at all, for as long as the backlog
+        // lasts. A trigger cursor's range ends where the main cursor stands: finite.
+        int main_limit = main_excluded_count > excluded_count ? in.claim_limit / 2
+                                                              : in.claim_limit;
         Oid types[5] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, UUIDOID, TEXTARRAYOID};
-        Datum values[5] = {Int32GetDatum(in.claim_limit), text_array(excluded_count, excluded),
+        Datum values[5] = {Int32GetDatum(main_limit), text_array(excluded_count, excluded),
                            uuid_array(in_flight, in_flight_count), uuid_datum(*cursor),
                            text_array(main_excluded_count, excluded)};
         if (SPI_execute_plan(prepared_plan(&claim_plan, kClaimSql, 5, types, CURSOR_OPT_CUSTOM_PLAN),
                              values, nullptr, false, 0) < 0)
             elog(ERROR, "pg_eventhooks: claiming events failed");
         uint64 returned = SPI_processed;
-        bool main_ran_dry = returned < static_cast<uint64>(in.claim_limit);
+        bool main_ran_dry = returned < static_cast<uint64>(main_limit);
         take_claimed_rows(SPI_tuptable, returned, true, cursor, nullptr, context, out, in_flight,
                           &in_flight_count);
         if (main_ran_dry) {
