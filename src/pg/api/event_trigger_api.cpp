@@ -111,14 +111,20 @@ struct StoredTrigger {
     TimestampTz created_at;  // kept by a replace: the events so far stay this trigger's
 };
 
-StoredTrigger load_stored_trigger(const char *name) {
+// for_update: the row stays locked until the transaction ends, so that a replace and a
+// pause/resume of the same trigger run one after the other: a replace reads `paused` from the
+// row it deletes, and a pause waiting behind a replace finds the old row gone ("does not
+// exist": an ERROR, not a pause silently lost with the deleted row).
+StoredTrigger load_stored_trigger(const char *name, bool for_update = false) {
     StoredTrigger stored = {false, InvalidOid, InvalidOid, nullptr, false, 0};
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
     spi_execute_as_owner(
-        "SELECT table_name::oid, row_trigger, owner::text, enable_manual, created_at "
-        "FROM eventhooks.event_triggers WHERE name = $1",
-        1, types, values, nullptr, true, 1);
+        for_update ? "SELECT table_name::oid, row_trigger, owner::text, enable_manual, created_at "
+                     "FROM eventhooks.event_triggers WHERE name = $1 FOR UPDATE"
+                   : "SELECT table_name::oid, row_trigger, owner::text, enable_manual, created_at "
+                     "FROM eventhooks.event_triggers WHERE name = $1",
+        1, types, values, nullptr, !for_update, 1);
     if (SPI_processed == 0) return stored;
     HeapTuple row = SPI_tuptable->vals[0];
     TupleDesc desc = SPI_tuptable->tupdesc;
@@ -134,8 +140,9 @@ StoredTrigger load_stored_trigger(const char *name) {
     return stored;
 }
 
-StoredTrigger require_stored_trigger(const char *label, const char *name) {
-    StoredTrigger stored = load_stored_trigger(name);
+StoredTrigger require_stored_trigger(const char *label, const char *name,
+                                     bool for_update = false) {
+    StoredTrigger stored = load_stored_trigger(name, for_update);
     if (!stored.found)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("%s: event trigger \"%s\" does not exist", label, name)));
@@ -320,7 +327,7 @@ void create_event_trigger_in_catalog(const CreateArgs &args, const RefList &colu
     check_table(args);
     check_catalog_refs(args, columns, env_names);
     SPI_connect();
-    StoredTrigger existing = load_stored_trigger(args.name);
+    StoredTrigger existing = load_stored_trigger(args.name, args.replace);
     TimestampTz created_at = 0;
     bool paused = false;
     if (existing.found) {
@@ -459,7 +466,7 @@ Datum pause_or_resume(FunctionCallInfo fcinfo, bool pause) {
     char *name = text_arg(fcinfo, 0);
     if (name == nullptr) throw core::ConfigError("name: must not be null");
     SPI_connect();
-    StoredTrigger stored = require_stored_trigger("name", name);
+    StoredTrigger stored = require_stored_trigger("name", name, true);
     require_may_manage("name", name, stored);
     set_paused(name, pause);
     SPI_finish();
