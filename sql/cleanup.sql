@@ -59,7 +59,7 @@ CREATE VIEW remaining AS
     UNION ALL SELECT 'scheduled log', response->>'label' FROM eventhooks.scheduled_event_invocation_logs;
 CREATE TABLE before AS SELECT * FROM remaining;
 
--- Old settled events go: 2 delivered + 1 archived events, 1 cron, 1 scheduled = 5. Pending,
+-- Old settled events go: 2 delivered events, 1 cron, 1 scheduled = 4. Pending, archived,
 -- failed and young ones stay, with their logs.
 BEGIN;
 SELECT eventhooks.cleanup_event_logs('1 day');

@@ -38,9 +38,10 @@ CREATE FUNCTION eventhooks.redeliver_failed(trigger_name text, since timestamptz
 
 -- ===== B. Clean up: cleanup_event_logs, retention ===========================================
 -- Settled events older than a given age go, with their invocation logs; pending ones never.
--- Settled: event_log rows delivered, or archived (their trigger was deleted: they can never be
--- sent), and with include_failed those in `error`; cron and scheduled events 'delivered', and
--- with include_failed 'error' and 'dead'. "Older" for event_log is created_at (and the id,
+-- Settled: event_log rows delivered, and with include_failed those that were never delivered:
+-- in `error` (retries used up) or archived (their trigger was deleted); cron and scheduled
+-- events 'delivered', and with include_failed 'error' and 'dead' (SPEC §7: delivered, and
+-- failed if asked; the retention pass passes include_failed = false). "Older" for event_log is created_at (and the id,
 -- whose time is the write's: the range of the primary key is what is read); for cron and
 -- scheduled events the scheduled_time (and the id, the time the event row was written: a
 -- scheduled event made after its time goes once both are old enough).
@@ -73,14 +74,14 @@ BEGIN
     END IF;
     IF source = 'event_log' THEN
         SELECT array_agg(s.id), array_agg(s.id) FILTER (WHERE s.settled) INTO ids, candidates
-        FROM (SELECT e.id, (e.delivered OR e.archived OR (include_failed AND e.error))
+        FROM (SELECT e.id, (e.delivered OR (include_failed AND (e.error OR e.archived)))
                            AND e.created_at < cutoff AS settled
               FROM eventhooks.event_log e WHERE e.id > low AND e.id < high
               ORDER BY e.id LIMIT batch_size) s;
         IF cardinality(candidates) > 0 THEN
             WITH gone AS (
                 DELETE FROM eventhooks.event_log e WHERE e.id = ANY (candidates)
-                    AND (e.delivered OR e.archived OR (include_failed AND e.error))
+                    AND (e.delivered OR (include_failed AND (e.error OR e.archived)))
                     AND e.created_at < cutoff
                 RETURNING e.id),
             logs AS (
@@ -325,21 +326,20 @@ GRANT SELECT ON eventhooks.trigger_stats TO PUBLIC;
 
 -- worker_status gets state, connections_open, last_wakeup_at and started_at
 -- (src/pg/delivery/worker_status.cpp; it fills only the columns its caller's row has, so 0.2.0's
--- 9 columns keep working until this update). New OUT columns: DROP and CREATE, carrying the
--- grants over (superusers and pg_monitor by default, see the 0.1.0 script).
+-- 9 columns keep working until this update; superusers and pg_monitor read it, see the 0.1.0
+-- script).
 -- state: starting, idle, delivering, holding (after a failed round: waits before it tries
 -- again), stopping (finishing requests in flight at shutdown), stopped (no worker running).
 SELECT pg_catalog.set_config('pg_eventhooks_upgrade.worker_status_function_acl',
     coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::text, true)
 FROM pg_catalog.pg_proc p
 WHERE p.oid = 'eventhooks.worker_status()'::pg_catalog.regprocedure;
-SELECT pg_catalog.set_config('pg_eventhooks_upgrade.worker_status_view_acl',
-    coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))::text, true)
-FROM pg_catalog.pg_class c
-WHERE c.oid = 'eventhooks.worker_status'::pg_catalog.regclass;
-DROP VIEW eventhooks.worker_status;
-DROP FUNCTION eventhooks.worker_status();
-CREATE FUNCTION eventhooks.worker_status(
+-- The view is replaced in place (CREATE OR REPLACE VIEW, columns appended): it keeps its grants
+-- and the views users built on it. Its new function has a name of its own (the C function
+-- fills as many columns as its caller's row has, so 0.2.0's worker_status() stays as it was);
+-- the old function's grants are carried over to it, since a view's functions run with the
+-- reader's rights (0.1.0: pg_monitor needs both grants).
+CREATE FUNCTION eventhooks._worker_status(
     OUT database_name name, OUT pid integer, OUT requests_in_flight integer,
     OUT events_pending bigint, OUT events_due bigint, OUT events_sent bigint,
     OUT events_failed bigint, OUT last_error text, OUT last_error_at timestamptz,
@@ -347,29 +347,20 @@ CREATE FUNCTION eventhooks.worker_status(
     OUT started_at timestamptz)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'eventhooks_worker_status' LANGUAGE C;
-CREATE VIEW eventhooks.worker_status AS SELECT * FROM eventhooks.worker_status();
+COMMENT ON FUNCTION eventhooks._worker_status() IS
+    'internal: the rows of the view eventhooks.worker_status';
+CREATE OR REPLACE VIEW eventhooks.worker_status AS SELECT * FROM eventhooks._worker_status();
 DO $$
 DECLARE
     g record;
 BEGIN
-    REVOKE ALL ON FUNCTION eventhooks.worker_status() FROM PUBLIC;
-    REVOKE ALL ON eventhooks.worker_status FROM PUBLIC;
+    REVOKE ALL ON FUNCTION eventhooks._worker_status() FROM PUBLIC;
     FOR g IN SELECT * FROM pg_catalog.aclexplode(pg_catalog.current_setting(
                  'pg_eventhooks_upgrade.worker_status_function_acl')::pg_catalog.aclitem[])
              WHERE grantee <> (SELECT proowner FROM pg_catalog.pg_proc
                                WHERE oid = 'eventhooks.worker_status()'::pg_catalog.regprocedure)
     LOOP
-        EXECUTE format('GRANT %s ON FUNCTION eventhooks.worker_status() TO %s%s',
-                       g.privilege_type,
-                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
-                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-    FOR g IN SELECT * FROM pg_catalog.aclexplode(pg_catalog.current_setting(
-                 'pg_eventhooks_upgrade.worker_status_view_acl')::pg_catalog.aclitem[])
-             WHERE grantee <> (SELECT relowner FROM pg_catalog.pg_class
-                               WHERE oid = 'eventhooks.worker_status'::pg_catalog.regclass)
-    LOOP
-        EXECUTE format('GRANT %s ON eventhooks.worker_status TO %s%s',
+        EXECUTE format('GRANT %s ON FUNCTION eventhooks._worker_status() TO %s%s',
                        g.privilege_type,
                        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
                        CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);

@@ -133,7 +133,11 @@ is($node->safe_psql('old',
 	1, '(e) 0.2.0: worker_status reads its 9 columns');
 is(wait_for_log($node, qr/delivery figures|ERROR|FATAL/, 0, $log_offset), undef,
 	'(e) 0.2.0: no warning or error in the log');
+# A view of the user's own on worker_status: the update must not need to drop it.
+$node->safe_psql('old', 'CREATE VIEW public.my_worker AS SELECT pid FROM eventhooks.worker_status');
 $node->safe_psql('old', 'ALTER EXTENSION pg_eventhooks UPDATE');
+is($node->safe_psql('old', 'SELECT count(*) > 0 FROM public.my_worker'), 't',
+	"(e) updated: the user's view on worker_status is still there");
 $node->safe_psql('old', 'INSERT INTO t VALUES (4)');
 is(poll_sql($node, q{SELECT delivered_1h FROM eventhooks.trigger_stats}, '1', 20, 'old'),
 	'1', '(e) updated: the figures are written');
@@ -145,8 +149,15 @@ is($node->safe_psql('old', q{SELECT has_table_privilege('watcher', 'eventhooks.w
 		AND has_table_privilege('pg_monitor', 'eventhooks.worker_status', 'SELECT')
 		AND has_function_privilege('pg_monitor', 'eventhooks.worker_status()', 'EXECUTE')
 		AND NOT has_function_privilege('public', 'eventhooks.worker_status()', 'EXECUTE')
-		AND NOT has_table_privilege('public', 'eventhooks.worker_status', 'SELECT')}), 't',
+		AND NOT has_table_privilege('public', 'eventhooks.worker_status', 'SELECT')
+		AND has_function_privilege('watcher', 'eventhooks._worker_status()', 'EXECUTE')
+		AND has_function_privilege('pg_monitor', 'eventhooks._worker_status()', 'EXECUTE')
+		AND NOT has_function_privilege('public', 'eventhooks._worker_status()', 'EXECUTE')}), 't',
 	'(e) updated: worker_status grants carried over');
+# A user's view on worker_status does not stop the update (the view is replaced in place).
+is($node->safe_psql('old', q{SET ROLE watcher; SELECT count(*) >= 1 FROM eventhooks.worker_status
+		WHERE database_name = current_database()}), 't',
+	'(e) updated: the role given worker_status by hand reads it');
 
 $node->stop;
 done_testing();
