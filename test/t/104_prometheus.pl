@@ -136,6 +136,10 @@ ok(defined $p99 && $p99 >= $p50, "p99 ($p99) >= p50");
 ok(sample($body, 'eventhooks_trigger_last_error_timestamp_seconds', trigger_name => 'broken_hook')
 	  > time() - 3600, 'last_error time of broken_hook is recent');
 is(sample($body, 'eventhooks_worker_up', database => 'postgres'), '1', 'the worker is up');
+ok(defined sample($body, 'eventhooks_worker_state_current', database => 'postgres'),
+	'the worker state is a series of its own');
+unlike($body, qr/^eventhooks_worker_events_sent\{[^}]*state=/m,
+	'the counters carry no state label (a state change must not start new series)');
 ok(sample($body, 'eventhooks_worker_events_sent', database => 'postgres') >= 6,
 	'events_sent counts the deliveries');
 ok(sample($body, 'eventhooks_worker_started_timestamp_seconds', database => 'postgres')
